@@ -1,0 +1,532 @@
+"""Stage 2, locate: template labels -> field positions.
+
+Nothing here uses fixed coordinates. Each annex is found by its title (or, failing that,
+by a header only it has) in any sheet; inside an annex every field is found by its label,
+compared after folding (spaces, line breaks, full-width forms, numbering, colons). Column
+headers are read relative to the report year ("2022 年决算数" in a 2023 table -> 上年决算数).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .read import Grid, Sheet
+from .text import label_key, parse_year
+
+ANNEX_TITLES = {
+    "annex1": ("部门整体支出绩效评价基础数据表", "部门整体支出绩效评价基础表"),
+    "annex2": ("部门整体支出绩效自评表",),
+    "annex3": ("项目支出绩效自评表",),
+}
+# Used only when a sheet has no title at all: a header that only this annex has.
+ANNEX_SIGNATURES = {
+    "annex1": ("财政供养人员情况", "经费控制情况"),
+    "annex2": ("预算部门、单位名称", "预算部门单位名称"),
+    "annex3": ("项目支出名称", "项目名称"),
+}
+
+# Header synonyms (catalogue §8). Keys are canonical; values are folded label keys.
+FUND_HEADERS = {
+    "年初预算数": ("年初预算数", "年初预算"),
+    "全年预算数": ("全年预算数", "调整后预算数", "全年预算数(A)", "预算数", "调整后预算"),
+    "全年执行数": ("全年执行数", "预算执行数", "执行数", "全年执行数(B)"),
+    "分值": ("分值", "权重"),
+    "执行率": ("执行率", "预算执行率", "执行率(B/A)"),
+    "自评得分": ("自评得分", "得分"),
+}
+INDICATOR_HEADERS = {
+    "一级指标": ("一级指标",),
+    "二级指标": ("二级指标",),
+    "三级指标": ("三级指标", "指标名称"),
+    "年度指标值": ("年度指标值", "指标值", "年初目标值", "年度指标值(A)", "年度目标值"),
+    "实际完成值": ("实际完成值", "完成值", "全年实际值", "实际完成值(B)", "全年实际完成值"),
+    "分值": ("分值", "权重"),
+    "自评得分": ("自评得分", "得分"),
+    "偏差原因分析及改进措施": ("偏差原因分析及改进措施", "未完成原因分析", "原因", "偏差原因分析"),
+}
+PROJECT_FUND_ROWS = {
+    "年度资金总额": ("年度资金总额", "总额", "年度财政资金总额"),
+    "当年财政拨款": ("当年财政拨款", "本年财政拨款", "财政资金", "财政拨款"),
+    "上年结转资金": ("上年结转资金", "上年结转"),
+    "其他资金": ("其他资金",),
+}
+SPLIT_LABELS = {
+    "一般公共预算": ("一般公共预算", "一般公共预算拨款"),
+    "政府性基金拨款": ("政府性基金拨款", "政府性基金预算拨款", "政府性基金"),
+    "纳入专户管理的非税收入拨款": ("纳入专户管理的非税收入拨款", "纳入专户管理的非税收入"),
+    "其他资金": ("其他资金",),
+    "基本支出": ("基本支出",),
+    "项目支出": ("项目支出",),
+}
+# 附件一 经费控制情况 rows: canonical key -> (synonyms, parent).
+EXPENSE_ROWS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "三公经费": (("三公经费", "“三公”经费", '"三公"经费'), None),
+    "公务用车购置和维护经费": (("公务用车购置和维护经费", "公务用车购置及运行维护费", "公务用车购置及运行费"), "三公经费"),
+    "公车购置": (("公车购置", "公务用车购置", "公务用车购置费"), "公务用车购置和维护经费"),
+    "公车运行维护": (("公车运行维护", "公车运行维护费", "公务用车运行维护费"), "公务用车购置和维护经费"),
+    "出国经费": (("出国经费", "因公出国(境)费", "因公出国(境)经费", "出国(境)经费"), "三公经费"),
+    "公务接待": (("公务接待", "公务接待费"), "三公经费"),
+    "项目支出": (("项目支出",), None),
+    "公用经费": (("公用经费",), None),
+    "办公经费": (("办公经费", "办公费"), "公用经费"),
+    "水费、电费、差旅费": (("水费、电费、差旅费", "水电费、差旅费"), "公用经费"),
+    "会议费、培训费": (("会议费、培训费",), "公用经费"),
+    "政府采购金额": (("政府采购金额",), None),
+    "部门基本支出预算调整": (("部门基本支出预算调整",), None),
+}
+BUILDING_HEADERS = {
+    "批复规模": ("批复规模",), "实际规模": ("实际规模",), "规模控制率": ("规模控制率",),
+    "预算投资": ("预算投资",), "实际投资": ("实际投资",), "投资概算控制率": ("投资概算控制率",),
+}
+FOOTER_LABELS = ("填表人", "填报日期", "联系电话", "单位负责人签字")
+_ELLIPSIS = {"……", "…", "...", "......", "⋯⋯", "⋯"}
+
+
+@dataclass(slots=True)
+class CellRef:
+    """A located cell: its sheet, 0-based position (top-left of its merge) and raw content."""
+
+    sheet: str
+    r: int
+    c: int
+    raw: Any = None
+    formula_blank: bool = False
+
+    @property
+    def address(self) -> str:
+        return a1(self.r, self.c)
+
+
+@dataclass(slots=True)
+class LocatedRow:
+    key: str
+    label: CellRef
+    cells: dict[str, CellRef] = field(default_factory=dict)
+    parent: str | None = None
+    r: int = 0  # 0-based sheet row of this table row
+
+
+@dataclass(slots=True)
+class LocatedAnnex:
+    kind: str  # "annex1" | "annex2" | "annex3"
+    sheet: str
+    title: CellRef
+    year: int | None
+    fields: dict[str, CellRef] = field(default_factory=dict)
+    rows: dict[str, list[LocatedRow]] = field(default_factory=dict)
+    total: dict[str, CellRef] = field(default_factory=dict)  # 总分 row: 分值 / 自评得分
+
+
+@dataclass(slots=True)
+class Located:
+    source: str
+    annexes: list[LocatedAnnex]
+    formula_blanks: list[CellRef] = field(default_factory=list)
+
+
+def a1(r: int, c: int) -> str:
+    letters = ""
+    n = c + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{r + 1}"
+
+
+class Region:
+    """The rows of one sheet that belong to one annex, with label lookups."""
+
+    def __init__(self, sheet: Sheet, top: int, bottom: int) -> None:
+        self.sheet, self.top, self.bottom = sheet, top, bottom
+        self._keys: dict[tuple[int, int], str] = {}
+        for r in range(top, min(bottom, sheet.height)):
+            for c, v in enumerate(sheet.rows[r]):
+                if isinstance(v, str) and v.strip() and not sheet.is_covered(r, c):
+                    self._keys[(r, c)] = label_key(v)
+
+    def cells(self) -> Iterator[tuple[int, int, str]]:
+        for (r, c), k in self._keys.items():
+            yield r, c, k
+
+    def key(self, r: int, c: int) -> str:
+        return self._keys.get(self.sheet.origin(r, c), "")
+
+    def find(self, names: tuple[str, ...], *, start: bool = False, after: int = -1) -> tuple[int, int] | None:
+        for (r, c), k in self._keys.items():
+            if r <= after:
+                continue
+            if k in names or (start and any(k.startswith(n) for n in names)):
+                return r, c
+        return None
+
+    def ref(self, r: int, c: int) -> CellRef:
+        r0, c0 = self.sheet.origin(r, c)
+        return CellRef(self.sheet.name, r0, c0, self.sheet.raw(r0, c0), (r0, c0) in self.sheet.formula_blanks)
+
+    def right_of(self, r: int, c: int) -> CellRef:
+        """The value cell right of a label: the first cell past the label's merged range."""
+        c2 = c + 1
+        while c2 < self.sheet.width and self.sheet.origin(r, c2) == self.sheet.origin(r, c):
+            c2 += 1
+        return self.ref(r, c2)
+
+    def below(self, r: int, c: int) -> CellRef:
+        """The value cell under a header: the first row past the header's merged range."""
+        r2 = r + 1
+        while r2 < self.bottom and self.sheet.origin(r2, c) == self.sheet.origin(r, c):
+            r2 += 1
+        return self.ref(r2, c)
+
+    def header_columns(self, r: int, spec: dict[str, tuple[str, ...]]) -> dict[str, int]:
+        cols: dict[str, int] = {}
+        for c in range(self.sheet.width):
+            k = self._keys.get((r, c))
+            if not k:
+                continue
+            for name, syns in spec.items():
+                if name not in cols and _matches(k, syns):
+                    cols[name] = c
+                    break
+        return cols
+
+
+def _matches(key: str, synonyms: tuple[str, ...]) -> bool:
+    k = re.sub(r"\((A|B|B/A|万元|%)\)$", "", key)
+    return key in synonyms or k in synonyms
+
+
+def locate(grid: Grid) -> Located:
+    annexes: list[LocatedAnnex] = []
+    blanks: list[CellRef] = []
+    for sheet in grid.sheets:
+        for kind, top, bottom in _annex_regions(sheet):
+            region = Region(sheet, top, bottom)
+            annexes.append(_LOCATORS[kind](region))
+        for r, c in sorted(sheet.formula_blanks):
+            blanks.append(CellRef(sheet.name, r, c, None, True))
+    return Located(source=grid.source, annexes=annexes, formula_blanks=blanks)
+
+
+def _annex_regions(sheet: Sheet) -> list[tuple[str, int, int]]:
+    anchors: list[tuple[int, str]] = []
+    for r, row in enumerate(sheet.rows):
+        for v in row:
+            if isinstance(v, str) and 6 <= len(v) <= 80:
+                kind = _title_kind(label_key(v))
+                if kind:
+                    anchors.append((r, kind))
+                    break
+    if not anchors:
+        anchors = _signature_anchors(sheet)
+    anchors.sort()
+    out = []
+    for i, (r, kind) in enumerate(anchors):
+        bottom = anchors[i + 1][0] if i + 1 < len(anchors) else sheet.height
+        out.append((kind, r, bottom))
+    return out
+
+
+def _title_kind(key: str) -> str | None:
+    if "附件:" in key or "附件：" in key:
+        return None
+    for kind, titles in ANNEX_TITLES.items():
+        for t in titles:
+            if t in key and len(key) <= len(t) + 16:
+                return kind
+    return None
+
+
+def _signature_anchors(sheet: Sheet) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for r, row in enumerate(sheet.rows):
+        for v in row:
+            if not isinstance(v, str):
+                continue
+            k = label_key(v)
+            for kind, sigs in ANNEX_SIGNATURES.items():
+                if any(k.startswith(s) for s in sigs):
+                    found.append((max(r - 1, 0), kind))
+    # one anchor per annex start: drop 经费控制情况 when 财政供养人员情况 opened the same annex
+    out: list[tuple[int, str]] = []
+    for r, kind in sorted(found):
+        if out and out[-1][1] == kind == "annex1":
+            continue
+        out.append((r, kind))
+    return out
+
+
+def _title(region: Region) -> tuple[CellRef, int | None]:
+    for r, c, k in region.cells():
+        if _title_kind(k):
+            ref = region.ref(r, c)
+            return ref, parse_year(str(ref.raw))
+    ref = region.ref(region.top, 0)
+    return ref, None
+
+
+def _year_columns(region: Region, r: int, year: int | None) -> dict[str, int]:
+    """附件一 经费 header: map "2022 年决算数"/"上年决算数" to canonical columns."""
+    cols: dict[str, int] = {}
+    found: list[tuple[int, int | None, str]] = []
+    for c in range(region.sheet.width):
+        k = region._keys.get((r, c))
+        if not k or ("决算" not in k and "预算" not in k):
+            continue
+        found.append((c, parse_year(k), k))
+    if year is None:
+        years = [y for _, y, _ in found if y]
+        year = max(years) if years else None
+    for c, y, k in found:
+        kind = "决算" if "决算" in k else "预算"
+        if y is not None and year is not None:
+            rel = "上年" if y == year - 1 else "本年" if y == year else None
+        elif "上年" in k or "上一年" in k:
+            rel = "上年"
+        elif "本年" in k or "当年" in k:
+            rel = "本年"
+        else:
+            rel = None
+        if rel:
+            cols.setdefault(f"{rel}{kind}数", c)
+    return cols
+
+
+def _footer(region: Region, after: int) -> dict[str, CellRef]:
+    pos = region.find(("填表人",), start=True, after=after)
+    if pos is None:
+        for r, c, k in region.cells():
+            if r > after and "填表人" in k:
+                pos = (r, c)
+                break
+    if pos is None:
+        return {}
+    r, c = pos
+    ref = region.ref(r, c)
+    text = str(ref.raw or "")
+    out: dict[str, CellRef] = {}
+    for i, lab in enumerate(FOOTER_LABELS):
+        nxt = "|".join(FOOTER_LABELS[i + 1:]) or "$^"
+        m = re.search(rf"{lab}\s*[:：]?\s*(.*?)\s*(?={nxt}|$)", text)
+        val = m.group(1).strip() if m else ""
+        out[lab] = CellRef(ref.sheet, ref.r, ref.c, val or None)
+    return out
+
+
+def _locate_annex1(region: Region) -> LocatedAnnex:
+    title, year = _title(region)
+    ann = LocatedAnnex("annex1", region.sheet.name, title, year)
+    staff = region.find(("编制数",))
+    if staff:
+        hr = staff[0]
+        for name, syns in (("编制数", ("编制数",)), ("实际在职人数", ("实际在职人数", "在职人数", "实有人数")),
+                           ("控制率", ("控制率", "在职人员控制率"))):
+            for c in range(region.sheet.width):
+                k = region._keys.get((hr, c), "")
+                if k in syns or (name == "实际在职人数" and k.endswith("在职人数")):
+                    ann.fields[name] = region.below(hr, c)
+                    break
+    head = region.find(("经费控制情况",), start=True)
+    last = staff[0] if staff else region.top
+    if head:
+        hr, lc = head
+        cols = _year_columns(region, hr, year)
+        ann.rows["expenses"] = _expense_rows(region, hr, lc, cols)
+        if ann.rows["expenses"]:
+            last = ann.rows["expenses"][-1].label.r
+    build = region.find(("楼堂馆所",), start=True, after=last - 1)
+    if build:
+        hr = build[0]
+        for name, c in region.header_columns(hr, {k: v for k, v in BUILDING_HEADERS.items()}).items():
+            ann.fields[name] = region.below(hr, c)
+        for r, c, k in region.cells():
+            if r == hr:
+                for name, syns in BUILDING_HEADERS.items():
+                    if name not in ann.fields and any(k.startswith(s) for s in syns):
+                        ann.fields[name] = region.below(hr, c)
+        last = max(last, hr)
+    saving = region.find(("厉行节约保障措施", "厉行节约"), start=True)
+    if saving:
+        ann.fields["厉行节约保障措施"] = region.right_of(*saving)
+        last = max(last, saving[0])
+    for k, ref in _footer(region, last).items():
+        ann.fields[k] = ref
+    return ann
+
+
+def _expense_rows(region: Region, hr: int, lc: int, cols: dict[str, int]) -> list[LocatedRow]:
+    rows: list[LocatedRow] = []
+    section: str | None = None
+    extra = 0
+    for r in range(hr + 1, min(region.bottom, region.sheet.height)):
+        k = region.key(r, lc)
+        if not k:
+            continue
+        if k.startswith(("楼堂馆所", "厉行节约", "说明", "填表人")):
+            break
+        key, parent = _expense_key(k)
+        cells = {name: region.ref(r, c) for name, c in cols.items()}
+        if key in ("项目支出", "公用经费", "三公经费", "政府采购金额", "部门基本支出预算调整"):
+            section = key
+        if key is None:
+            if k in _ELLIPSIS:
+                if all(_empty(ref.raw) for ref in cells.values()):
+                    continue
+                extra += 1
+                key = f"其他{extra}"
+            else:
+                key = k
+            parent = "项目支出" if section == "项目支出" else section
+        rows.append(LocatedRow(key, region.ref(r, lc), cells, parent, r))
+    return rows
+
+
+def _expense_key(k: str) -> tuple[str | None, str | None]:
+    for name, (syns, parent) in EXPENSE_ROWS.items():
+        if k in syns:
+            return name, parent
+    return None, None
+
+
+def _empty(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _fund_block(region: Region, ann: LocatedAnnex, row_spec: dict[str, tuple[str, ...]]) -> int:
+    """Locate the 年初预算数… header and the fund rows under it; returns the last row used."""
+    hdr = region.find(FUND_HEADERS["年初预算数"])
+    if not hdr:
+        return region.top
+    hr = hdr[0]
+    cols = region.header_columns(hr, FUND_HEADERS)
+    total = region.find(row_spec["年度资金总额"], start=True, after=hr)
+    if not total:
+        return hr
+    lc = total[1]
+    funds: list[LocatedRow] = []
+    last = hr
+    for r in range(total[0], min(total[0] + 8, region.bottom)):
+        k = region.key(r, lc)
+        name = next((n for n, syns in row_spec.items() if any(k.startswith(s) for s in syns)), None)
+        if name is None or any(f.key == name for f in funds):
+            if funds and k and name is None:
+                break
+            continue
+        funds.append(LocatedRow(name, region.ref(r, lc), {n: region.ref(r, c) for n, c in cols.items()},
+                                None if name == "年度资金总额" else "年度资金总额", r))
+        last = r
+    ann.rows["funds"] = funds
+    return last
+
+
+def _splits(region: Region, ann: LocatedAnnex, after: int) -> int:
+    last = after
+    for head in (("按收入性质分",), ("按支出性质分",)):
+        pos = region.find(head, start=True, after=after - 1)
+        if not pos:
+            continue
+        hr, c = pos
+        for r in range(hr + 1, min(hr + 8, region.bottom)):
+            if region.key(r, 0).startswith("年度总体目标") or any(
+                k.startswith(("年度总体目标", "预期目标")) for rr, _, k in region.cells() if rr == r
+            ):
+                break
+            ref = region.ref(r, c)
+            text = ref.raw if isinstance(ref.raw, str) else ""
+            if not text.strip():
+                continue
+            label, value = _split_label_value(text)
+            name = next((n for n, syns in SPLIT_LABELS.items() if label_key(label) in syns), None)
+            if name is None:
+                continue
+            ann.fields[name] = CellRef(ref.sheet, ref.r, ref.c, value, ref.formula_blank)
+            last = max(last, r)
+    return last
+
+
+def _split_label_value(text: str) -> tuple[str, str | None]:
+    """"其中： 一般公共预算：872.71" -> ("一般公共预算", "872.71"); "项目支出：" -> ("项目支出", None)."""
+    t = re.sub(r"^\s*其中\s*[:：]\s*", "", text.strip())
+    m = re.match(r"^(.*?)[:：]\s*(.*)$", t)
+    if not m:
+        return t, None
+    value = m.group(2).strip()
+    return m.group(1).strip(), value or None
+
+
+def _goal(region: Region, ann: LocatedAnnex) -> int:
+    pos = region.find(("预期目标",))
+    if not pos:
+        return region.top
+    ann.fields["预期目标"] = region.below(*pos)
+    done = region.find(("实际完成情况",), after=pos[0] - 1)
+    if done:
+        ann.fields["实际完成情况"] = region.below(*done)
+    return ann.fields["预期目标"].r
+
+
+def _indicators(region: Region, ann: LocatedAnnex) -> int:
+    pos = region.find(("一级指标",))
+    if not pos:
+        return region.top
+    hr = pos[0]
+    cols = region.header_columns(hr, INDICATOR_HEADERS)
+    rows: list[LocatedRow] = []
+    last = hr
+    label_cols = [c for n, c in cols.items() if n in ("一级指标", "二级指标", "三级指标")]
+    left = min([*label_cols, pos[1]])
+    for r in range(hr + 1, min(region.bottom, region.sheet.height)):
+        keys = [region.key(r, c) for c in range(0, cols.get("分值", left + 6))]
+        if any(k in ("总分", "合计", "总计") for k in keys):
+            ann.total = {n: region.ref(r, cols[n]) for n in ("分值", "自评得分") if n in cols}
+            last = r
+            break
+        if any(k.startswith("填表人") for k in keys):
+            break
+        cells = {n: region.ref(r, c) for n, c in cols.items()}
+        body = [cells[n].raw for n in ("三级指标", "年度指标值", "实际完成值", "分值", "自评得分") if n in cells]
+        if all(_empty(v) for v in body) and _empty(cells.get("二级指标", CellRef("", 0, 0)).raw):
+            continue
+        label = cells.get("三级指标") or region.ref(r, left)
+        rows.append(LocatedRow(region.key(r, cols.get("三级指标", left)), label, cells, None, r))
+        last = r
+    ann.rows["indicators"] = rows
+    return last
+
+
+def _locate_annex2(region: Region) -> LocatedAnnex:
+    title, year = _title(region)
+    ann = LocatedAnnex("annex2", region.sheet.name, title, year)
+    unit = region.find(("预算部门、单位名称", "预算部门单位名称", "单位名称", "预算部门"), start=True)
+    if unit:
+        ann.fields["预算部门、单位名称"] = region.right_of(*unit)
+    last = _fund_block(region, ann, {"年度资金总额": PROJECT_FUND_ROWS["年度资金总额"]})
+    last = max(last, _splits(region, ann, last))
+    last = max(last, _goal(region, ann))
+    last = max(last, _indicators(region, ann))
+    ann.fields.update(_footer(region, last))
+    return ann
+
+
+def _locate_annex3(region: Region) -> LocatedAnnex:
+    title, year = _title(region)
+    ann = LocatedAnnex("annex3", region.sheet.name, title, year)
+    for name, syns in (("项目支出名称", ("项目支出名称", "项目名称")), ("主管部门", ("主管部门",)),
+                       ("实施单位", ("实施单位",))):
+        pos = region.find(syns)
+        if pos:
+            ann.fields[name] = region.right_of(*pos)
+    last = _fund_block(region, ann, PROJECT_FUND_ROWS)
+    last = max(last, _goal(region, ann))
+    last = max(last, _indicators(region, ann))
+    ann.fields.update(_footer(region, last))
+    return ann
+
+
+_LOCATORS: dict[str, Callable[[Region], LocatedAnnex]] = {
+    "annex1": _locate_annex1,
+    "annex2": _locate_annex2,
+    "annex3": _locate_annex3,
+}

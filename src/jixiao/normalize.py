@@ -1,0 +1,177 @@
+"""Stage 3, normalize: Chinese value text -> number, precision, unit and comparator.
+
+Accountants write the same number many ways: "1,435.09", "１４３５.０９", "91.17%", 0.9117,
+"≤482.29万元", "不低于95%", "——". This module turns each into one `Parsed` record and keeps
+the number of decimals it was written with, so that later checks can treat it as an interval.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from .text import fold
+
+# Tokens that mean "not applicable" (deliberately not filled), which is not zero.
+NA_TOKENS = frozenset({"—", "——", "———", "-", "--", "―", "――", "/", "无", "n/a", "na", "不适用", "／", "－", "…", "……"})
+
+# Comparator words and signs -> canonical operator. Longest first so "大于等于" wins over "大于".
+_OPS = [
+    ("大于或等于", ">="), ("大于等于", ">="), ("不低于", ">="), ("不少于", ">="), ("不小于", ">="),
+    ("达到", ">="), ("≥", ">="), (">=", ">="), ("≧", ">="),
+    ("小于或等于", "<="), ("小于等于", "<="), ("不高于", "<="), ("不超过", "<="), ("不多于", "<="),
+    ("不大于", "<="), ("控制在", "<="), ("≤", "<="), ("<=", "<="), ("≦", "<="),
+    ("大于", ">"), ("高于", ">"), ("超过", ">"), (">", ">"),
+    ("小于", "<"), ("低于", "<"), ("<", "<"),
+    ("等于", "="), ("==", "="), ("=", "="), ("﹦", "="),
+]
+_NUM_RE = re.compile(r"^[+-]?(?:\d+(?:,\d{3})*|\d*)(?:\.\d+)?$")
+_LEADING_NUM_RE = re.compile(r"^([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)")
+_UNIT_RE = re.compile(r"^\s*(%|‰|万元|元|亿元|人次|人|次|个|项|天|日|月|年|分|件|台|辆|户|家|篇|场|期|份|㎡|平方米|m2|公里|km|小时|h)?\s*(以上|以内|以下|及以上|左右)?\s*$")
+
+_MONEY_SCALE = {"元": 1e-4, "亿元": 1e4, "万元": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    text: str = ""
+    number: float | None = None
+    decimals: int | None = None
+    unit: str | None = None
+    op: str | None = None
+    na: bool = False
+    blank: bool = True
+
+
+BLANK = Parsed()
+
+
+def decimals_of_float(x: float) -> int:
+    """Decimals a float was written with: 10.29 -> 2, 4.0 -> 0, 0.9117 -> 4."""
+    if not math.isfinite(x) or x == int(x):
+        return 0
+    r = repr(float(x))
+    if "e" in r or "E" in r:
+        mant, exp = r.lower().split("e")
+        frac = len(mant.split(".")[1]) if "." in mant else 0
+        return max(0, frac - int(exp))
+    return len(r.split(".")[1])
+
+
+def _decimals_of_text(num: str) -> int:
+    return len(num.split(".")[1]) if "." in num else 0
+
+
+def parse_value(raw: Any, kind: str = "auto") -> Parsed:
+    """Parse one cell.
+
+    kind: "text" (keep as text), "number" (count/score/money without unit conversion),
+    "money" (万元; "元"/"亿元" converted), "ratio" (a percentage, returned as a fraction),
+    "target" (comparator + number + unit allowed), "auto".
+    """
+    if raw is None:
+        return BLANK
+    if isinstance(raw, bool):
+        return Parsed(text=str(raw), blank=False)
+    if isinstance(raw, (datetime, date)):
+        return Parsed(text=raw.isoformat(), blank=False)
+    if isinstance(raw, (int, float)):
+        return _from_number(float(raw), kind)
+    text = str(raw)
+    stripped = text.strip()
+    if not stripped:
+        return BLANK
+    if kind == "text":
+        return Parsed(text=stripped, na=_is_na(stripped), blank=False)
+    folded = fold(stripped)
+    if _is_na(folded):
+        return Parsed(text=stripped, na=True, blank=False)
+    op, rest = _split_op(folded)
+    if op is not None and kind not in ("target", "auto"):
+        # A comparator where a plain number belongs (e.g. "≥95%" as an actual value).
+        num = _parse_number_text(rest)
+        if num is None:
+            return Parsed(text=stripped, op=op, blank=False)
+        value, dec, unit = num
+        return _finish(stripped, value, dec, unit, op, kind)
+    num = _parse_number_text(rest)
+    if num is None:
+        return Parsed(text=stripped, op=op, blank=False)
+    value, dec, unit = num
+    return _finish(stripped, value, dec, unit, op, kind)
+
+
+def _from_number(x: float, kind: str) -> Parsed:
+    if not math.isfinite(x):
+        return Parsed(text=repr(x), blank=False)
+    dec = decimals_of_float(x)
+    text = _format_number(x, dec)
+    if kind == "ratio":
+        if abs(x) <= 2:  # a fraction as Excel stores a percent-formatted cell: 0.9117
+            return Parsed(text=text, number=x, decimals=max(dec, 2), unit="%", blank=False)
+        return Parsed(text=text, number=round(x / 100, dec + 2), decimals=dec + 2, unit="%", blank=False)
+    return Parsed(text=text, number=x, decimals=dec, blank=False)
+
+
+def _format_number(x: float, dec: int) -> str:
+    return f"{x:.{min(dec, 15)}f}" if dec else str(int(x)) if abs(x) < 1e15 else repr(x)
+
+
+def _finish(text: str, value: float, dec: int, unit: str | None, op: str | None, kind: str) -> Parsed:
+    if unit in ("%", "‰"):
+        scale_dec = 2 if unit == "%" else 3
+        number = round(value / (100 if unit == "%" else 1000), dec + scale_dec)
+        return Parsed(text=text, number=number, decimals=dec + scale_dec, unit="%", op=op, blank=False)
+    if kind == "ratio" and unit is None:
+        if abs(value) <= 2 and dec >= 2:
+            return Parsed(text=text, number=value, decimals=dec, unit="%", op=op, blank=False)
+        return Parsed(text=text, number=round(value / 100, dec + 2), decimals=dec + 2, unit="%", op=op,
+                      blank=False)
+    if kind == "money" and unit in _MONEY_SCALE:
+        scale = _MONEY_SCALE[unit]
+        shift = round(-math.log10(scale))
+        decimals = max(dec + shift, 0)
+        return Parsed(text=text, number=round(value * scale, decimals), decimals=decimals, unit="万元", op=op,
+                      blank=False)
+    return Parsed(text=text, number=value, decimals=dec, unit=unit, op=op, blank=False)
+
+
+def _is_na(text: str) -> bool:
+    return text.strip().lower() in NA_TOKENS
+
+
+def _split_op(text: str) -> tuple[str | None, str]:
+    for word, op in _OPS:
+        if text.startswith(word):
+            return op, text[len(word):].strip()
+    return None, text
+
+
+def _parse_number_text(text: str) -> tuple[float, int, str | None] | None:
+    """"1,435.09" -> (1435.09, 2, None); "95%" -> (95.0, 0, "%"); "2642次" -> (2642.0, 0, "次").
+    None when the text is not a number with an optional unit."""
+    t = text.replace(" ", "").replace("，", ",")
+    neg = False
+    if t.startswith("(") and t.endswith(")"):
+        t, neg = t[1:-1], True
+    m = _LEADING_NUM_RE.match(t)
+    if not m:
+        return None
+    num = m.group(1)
+    rest = t[m.end():]
+    um = _UNIT_RE.match(rest)
+    if not um:
+        return None
+    unit = um.group(1)
+    if unit in ("平方米", "m2"):
+        unit = "㎡"
+    try:
+        value = float(num.replace(",", ""))
+    except ValueError:
+        return None
+    if neg:
+        value = -value
+    return value, _decimals_of_text(num), unit

@@ -1,0 +1,41 @@
+"""Text folding shared by the locate and normalize stages (not a stage itself)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+
+def fold(text: str) -> str:
+    """Full-width to half-width (digits, letters, %, signs) without touching CJK punctuation
+    that carries meaning in labels. ≥ and ≤ are kept as they are."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xFF01 <= code <= 0xFF5E:
+            out.append(chr(code - 0xFEE0))
+        elif ch == "\u3000":
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def parse_year(text: str) -> int | None:
+    """A four-digit year in a title or header: "2023年度…" -> 2023."""
+    m = re.search(r"(20\d{2}|19\d{2})\s*年", fold(text or ""))
+    return int(m.group(1)) if m else None
+
+
+def label_key(text: Any) -> str:
+    """A label reduced to what identifies it: no spaces or line breaks, half-width, no
+    numbering ("1、", "(1)", "一、"), no "其中", no trailing colon."""
+    if text is None:
+        return ""
+    t = unicodedata.normalize("NFKC", str(text))
+    t = re.sub(r"\s+", "", t)
+    t = re.sub(r"^(其中[:：]?)", "", t)
+    t = re.sub(r"^(\d+[、.．)]|\(\d+\)|[一二三四五六七八九十]+[、.．])", "", t)
+    t = re.sub(r"^(其中[:：]?)", "", t)
+    return t.rstrip(":：")
