@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workbooks import EXAMPLE, as_text, build_templates, full_width, variant, write_xls
 
 from jixiao.errors import NoAnnexFound
 from jixiao.model import Value, WorkbookModel
 from jixiao.pipeline import load_model
 from jixiao.text import fold
+
+from workbooks import EXAMPLE, as_text, build_templates, full_width, variant, write_xls
 
 A1 = build_templates.SEED_ANNEX1
 A2 = build_templates.SEED_ANNEX2
@@ -135,8 +136,9 @@ def test_annex3_project(model: WorkbookModel) -> None:
 # ---- layout variants: each must yield the identical model --------------------------------
 
 
-def canonical(model: WorkbookModel) -> Any:
+def canonical(model: WorkbookModel, labels: bool = True) -> Any:
     """The model without positions: what a variant must reproduce exactly."""
+    skip = {"sheet", "source", "row", "total_row"} | (set() if labels else {"label"})
 
     def walk(obj: Any) -> Any:
         if isinstance(obj, dict) and "cell" in obj and "sheet" in obj:
@@ -144,7 +146,7 @@ def canonical(model: WorkbookModel) -> Any:
                 return ("num", obj["number"], obj.get("decimals"), obj.get("unit"), obj.get("op"))
             return ("text", fold(obj.get("text", "")), obj.get("op"), obj.get("na", False))
         if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items() if k not in ("sheet", "source", "row", "total_row")}
+            return {k: walk(v) for k, v in obj.items() if k not in skip}
         if isinstance(obj, list):
             return [walk(x) for x in obj]
         return obj
@@ -254,3 +256,24 @@ def test_cli_dump_prints_the_model(tmp_path: Path) -> None:
     assert data["annex1"]["staffing"]["控制率"]["cell"] == "F4"
     assert data["annex2"]["indicators"]["rows"][0]["actual"]["text"] == "2642次"
     assert data["annex3"][0]["indicators"]["total_weight"]["raw"] == " 100"
+
+
+SYNONYMS = {"全年预算数": "调整后预算数", "全年执行数": "预算执行数", "自评得分": "得分", "年度指标值": "指标值",
+            "年度\n指标值": "年初目标值", "实际完成值": "完成值", "实际\n完成值": "全年实际值",
+            "偏差原因分析\n及改进措施": "未完成原因分析", "2022 年决算数": "上年决算数",
+            "2023 年预算数": "本年预算数", "2023 年决算数": "当年决算数", "其中：当年财政拨款": "其中：本年财政拨款",
+            "执行率": "预算执行率", "分值": "权重"}
+
+
+def test_header_synonyms_yield_identical_model(tmp_path: Path) -> None:
+    path = variant(tmp_path, "synonyms.xlsx", value=lambda v: SYNONYMS.get(v, v) if isinstance(v, str) else v)
+    assert canonical(load_model(path), labels=False) == canonical(load_model(EXAMPLE), labels=False)
+
+
+def test_blank_templates_are_recognised() -> None:
+    for name, kind in (("附件一_部门整体支出绩效评价基础数据表_模板.xlsx", "annex1"),
+                       ("附件二_部门整体支出绩效自评表_模板.xlsx", "annex2"),
+                       ("附件三_项目支出绩效自评表_模板.xlsx", "annex3")):
+        m = load_model(EXAMPLE.parent / name)
+        found = {"annex1": m.annex1 is not None, "annex2": m.annex2 is not None, "annex3": bool(m.annex3)}
+        assert [k for k, v in found.items() if v] == [kind]

@@ -19,7 +19,7 @@ EXAMPLE = TEMPLATES / "示例_衡山县人民政府办公室_2023.xlsx"
 if str(TEMPLATES) not in sys.path:
     sys.path.insert(0, str(TEMPLATES))
 
-import build_templates  # noqa: E402
+import build_templates  # noqa: E402, F401  (re-exported for tests)
 
 Mapping = Callable[[int, int], tuple[int, int]]  # 1-based (row, col) -> new (row, col)
 ValueMap = Callable[[Any], Any]
