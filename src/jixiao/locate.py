@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .read import Grid, Sheet
@@ -127,6 +128,7 @@ class Located:
     formula_blanks: list[CellRef] = field(default_factory=list)
 
 
+@lru_cache(maxsize=16384)
 def a1(r: int, c: int) -> str:
     letters = ""
     n = c + 1

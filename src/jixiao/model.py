@@ -26,7 +26,7 @@ PROJECT_FUND_ROWS = ("年度资金总额", "当年财政拨款", "上年结转�
 FOOTER_FIELDS = ("填表人", "填报日期", "联系电话", "单位负责人签字")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Value:
     """One cell's content as written and as understood.
 

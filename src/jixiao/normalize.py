@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from .text import fold
@@ -66,6 +67,21 @@ def _decimals_of_text(num: str) -> int:
 
 
 def parse_value(raw: Any, kind: str = "auto") -> Parsed:
+    """Parse one cell (cached by value: labels and typical entries recur across a batch)."""
+    if raw is None:
+        return BLANK
+    try:
+        return _parse_cached(type(raw), raw, kind)
+    except TypeError:  # unhashable raw value
+        return _parse(raw, kind)
+
+
+@lru_cache(maxsize=65536)
+def _parse_cached(_type: type, raw: Any, kind: str) -> Parsed:
+    return _parse(raw, kind)
+
+
+def _parse(raw: Any, kind: str) -> Parsed:
     """Parse one cell.
 
     kind: "text" (keep as text), "number" (count/score/money without unit conversion),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 
@@ -29,11 +30,17 @@ def parse_year(text: str) -> int | None:
 
 
 def label_key(text: Any) -> str:
-    """A label reduced to what identifies it: no spaces or line breaks, half-width, no
-    numbering ("1、", "(1)", "一、"), no "其中", no trailing colon."""
+    """Cached: the same template labels recur in every workbook of a batch."""
     if text is None:
         return ""
-    t = unicodedata.normalize("NFKC", str(text))
+    return _label_key(text if isinstance(text, str) else str(text))
+
+
+@lru_cache(maxsize=65536)
+def _label_key(text: str) -> str:
+    """A label reduced to what identifies it: no spaces or line breaks, half-width, no
+    numbering ("1、", "(1)", "一、"), no "其中", no trailing colon."""
+    t = unicodedata.normalize("NFKC", text)
     t = re.sub(r"\s+", "", t)
     t = re.sub(r"^(其中[:：]?)", "", t)
     t = re.sub(r"^(\d+[、.．)]|\(\d+\)|[一二三四五六七八九十]+[、.．])", "", t)
