@@ -144,14 +144,20 @@ class Region:
     def __init__(self, sheet: Sheet, top: int, bottom: int) -> None:
         self.sheet, self.top, self.bottom = sheet, top, bottom
         self._keys: dict[tuple[int, int], str] = {}
+        self._by_row: dict[int, list[str]] = {}
         for r in range(top, min(bottom, sheet.height)):
             for c, v in enumerate(sheet.rows[r]):
                 if isinstance(v, str) and v.strip() and not sheet.is_covered(r, c):
-                    self._keys[(r, c)] = label_key(v)
+                    k = label_key(v)
+                    self._keys[(r, c)] = k
+                    self._by_row.setdefault(r, []).append(k)
 
     def cells(self) -> Iterator[tuple[int, int, str]]:
         for (r, c), k in self._keys.items():
             yield r, c, k
+
+    def row_keys(self, r: int) -> list[str]:
+        return self._by_row.get(r, [])
 
     def key(self, r: int, c: int) -> str:
         return self._keys.get(self.sheet.origin(r, c), "")
@@ -431,9 +437,7 @@ def _splits(region: Region, ann: LocatedAnnex, after: int) -> int:
             continue
         hr, c = pos
         for r in range(hr + 1, min(hr + 8, region.bottom)):
-            if region.key(r, 0).startswith("年度总体目标") or any(
-                k.startswith(("年度总体目标", "预期目标")) for rr, _, k in region.cells() if rr == r
-            ):
+            if any(k.startswith(("年度总体目标", "预期目标", "绩效指标")) for k in region.row_keys(r)):
                 break
             ref = region.ref(r, c)
             text = ref.raw if isinstance(ref.raw, str) else ""
