@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+
 # Exit codes (documented in README): 0 clean, 1 warnings only, 2 errors, 3 could not check.
 EXIT_CLEAN = 0
 EXIT_WARNINGS = 1
@@ -22,6 +28,14 @@ class CannotCheck(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # keeps a per-instance `code` when the error crosses a process boundary (batch workers)
+        return (_rebuild, (type(self), self.message, self.code))
+
+
+def _rebuild(cls: type[CannotCheck], message: str, code: str) -> CannotCheck:
+    return cls(message, code=code)
 
 
 class NotAWorkbook(CannotCheck):
@@ -46,3 +60,56 @@ class TooLarge(CannotCheck):
 
 class NoAnnexFound(CannotCheck):
     code = "NO_ANNEX"
+
+
+class EmptyWorkbook(NoAnnexFound):
+    """No sheet holds any cell. A NoAnnexFound too: callers handling that need no change."""
+
+    code = "EMPTY"
+
+
+class TimedOut(CannotCheck):
+    """The per-file time limit of a batch worker ran out (see `jixiao.safety`)."""
+
+    code = "TIMEOUT"
+
+
+class InternalError(CannotCheck):
+    """A bug in this tool, not a problem of the file. The file still gets exit code 3 and a
+    message; the batch goes on."""
+
+    code = "INTERNAL"
+
+
+def internal_error(exc: BaseException) -> InternalError:
+    """Wrap an unexpected exception. The traceback goes to stderr only when JIXIAO_DEBUG is
+    set: users see one Chinese line, maintainers can still get the details."""
+    detail = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:200] if str(exc) else type(exc).__name__
+    if os.environ.get("JIXIAO_DEBUG"):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    return InternalError(f"内部错误：{detail}（请将文件发送给维护人员）")
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Let `CannotCheck` through and turn any other exception into `InternalError`.
+
+    Wrap the per-file work with it so one broken file never stops a batch::
+
+        try:
+            with guard():
+                model = load_model(path)
+                ...
+        except CannotCheck as exc:
+            ...  # exc.message, exc.code, exit code 3
+    """
+    try:
+        yield
+    except CannotCheck:
+        raise
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except MemoryError:
+        raise TooLarge("检查该文件时内存不足，已停止") from None
+    except BaseException as exc:  # includes pyo3 PanicException from native readers
+        raise internal_error(exc) from exc

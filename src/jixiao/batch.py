@@ -1,0 +1,847 @@
+"""County batch: check a whole folder with a pool of worker processes, then one roll-up.
+
+Design (measurements: bench/README.md):
+- Workers are long-lived processes forked from a *forkserver* that has already imported the
+  pipeline (pandas, pandera, calamine), so a worker starts in milliseconds and forking never
+  happens from a parent that runs threads (rich's progress bar, watchdog's observer).
+- Files go to workers in chunks, with a second chunk queued ahead so a worker never idles.
+  A worker reads and models each file of a chunk on its own, then runs the rule pack once
+  for the whole chunk: pandera validates all the chunk's tables in ONE call, which is what
+  makes its fixed per-call cost affordable (`check.check_models`).
+- Each file is isolated. A worker reports each file as read ("L") and as done ("R"); the
+  parent therefore knows which file a worker is on. If it takes longer than `timeout` (the
+  worker's own SIGALRM normally ends it first) or the worker dies (segfault, out of memory
+  under RLIMIT_AS), the worker is replaced and that file is recorded as a failure; the
+  other files go back to the queue. If the shared step of a chunk is what failed, the
+  chunk's files are checked again one by one, so only the culprit is blamed.
+- Workers send back a compact `Summary` per file, never the model, and write the annotated
+  copy themselves; the parent only streams rows into the roll-up.
+- On spawn/forkserver platforms the main module must be import-safe
+  (`if __name__ == "__main__":`), as multiprocessing requires; the CLI and pytest are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import EXIT_UNCHECKABLE, CannotCheck
+from .report.rollup import ROLLUP_STEM, Rollup, Summary, summarize
+
+if TYPE_CHECKING:
+    from .findings import Finding
+    from .model import WorkbookModel
+    from .result import FileResult
+
+SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
+ANNOTATED_SUFFIX = ".审核.xlsx"
+RESULT_JSON_SUFFIX = ".结果.json"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MEMORY_MB = 2048
+ANNOTATE_MODES = ("auto", "always", "never")
+
+
+# ----------------------------------------------------------------------------------------------
+# Discovery
+# ----------------------------------------------------------------------------------------------
+
+
+def is_candidate(name: str) -> bool:
+    """A workbook the batch should check, judged by its file name alone."""
+    lower = name.lower()
+    if os.path.splitext(lower)[1] not in SUFFIXES:
+        return False
+    if name.startswith(("~$", ".~lock.", ".~tmp-", ".")):  # Excel/WPS/LibreOffice locks, our temps, hidden
+        return False
+    if lower.endswith(".tmp") or name.endswith(ANNOTATED_SUFFIX) or name == f"{ROLLUP_STEM}.xlsx":
+        return False  # our own outputs must never be checked as inputs
+    return True
+
+
+def discover(root: str | Path, *, skip_dirs: Iterable[str | Path] = ()) -> list[Path]:
+    """Every candidate workbook under `root`, sorted; hidden folders and `skip_dirs` pruned."""
+    root = Path(root)
+    skip = {os.path.realpath(p) for p in skip_dirs}
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and os.path.realpath(os.path.join(dirpath, d)) not in skip)
+        for name in filenames:
+            if is_candidate(name):
+                p = Path(dirpath, name)
+                if p.is_file():
+                    found.append(p)
+    found.sort(key=lambda p: p.relative_to(root).parts)
+    return found
+
+
+def relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+# ----------------------------------------------------------------------------------------------
+# Checking one file (runs inside a worker)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What every worker needs to check, annotate and report one file."""
+
+    root: str  # inputs' common root: relative names and the layout under out_dir
+    out_dir: str  # annotated copies (and per-file JSON) go here, mirroring the input folders
+    rules: str | tuple[str, ...] | None = None
+    profile: str | None = None  # scoring profile (--profile)
+    annotate: str = "auto"  # auto: only files with findings; always; never
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int | None = DEFAULT_MEMORY_MB
+    result_json: bool = False  # write <stem>.结果.json per file (drop folder)
+    sha256: bool = False  # hash the input (drop folder state)
+    flat: bool = False  # outputs directly in out_dir, not mirrored
+    check: str | None = None  # "module:function" replacing check_path (tests, benchmarks)
+
+
+@dataclass(slots=True)
+class Task:
+    index: int
+    path: str
+    rel: str
+    chunk: int = 0  # which message to the worker carried it
+    loaded: bool = False  # the worker has read and modelled it
+    solo: bool = False  # re-checked on its own after its chunk's shared step failed
+
+
+def load_one(path: str) -> tuple[WorkbookModel, dict[tuple[str, str, str], str]]:
+    """Stage 1 for one file, as `pipeline.check_file` does it: read -> model, plus the 审核说明
+    of a resubmitted annotated copy. Raises `CannotCheck`."""
+    from . import pipeline
+    from .explanations import read_explanations, without_report_sheets
+    from .locate import locate
+    from .read import read_path
+
+    grid = read_path(path)
+    explanations = read_explanations(grid)
+    return pipeline._model(locate(without_report_sheets(grid))), explanations
+
+
+@functools.lru_cache(maxsize=8)
+def _pack(rules: str | tuple[str, ...] | None) -> Any:
+    """The rule pack for `--rules`, loaded once per worker (None while the check stage is absent)."""
+    try:
+        from .check import load_pack
+    except ImportError:
+        return None
+    return load_pack(rules)
+
+
+def check_loaded(models: Sequence[WorkbookModel], explanations: Sequence[dict[tuple[str, str, str], str]],
+                 opts: Options) -> list[tuple[list[Finding], Any]]:
+    """Stage 2 for several models at once, exactly as `pipeline.check_file` does it for one:
+    the pack's rules (its pandera schemas validate ALL the models in one call), the score
+    review, then the units' explanations. Returns (findings, review) per model."""
+    from .explanations import apply_explanations
+    from .score import score_file_model
+
+    pack = _pack(opts.rules)
+    if pack is not None:
+        from .check import check_models
+
+        by_rules = check_models(models, pack)
+    else:
+        by_rules = [[] for _ in models]
+    out: list[tuple[list[Finding], Any]] = []
+    for model, findings, notes in zip(models, by_rules, explanations, strict=True):
+        review, scored = score_file_model(model, pack=pack, profile=opts.profile)
+        findings = findings + scored
+        apply_explanations(findings, notes)
+        out.append((findings, review))
+    return out
+
+
+def check_path(path: str, opts: Options) -> FileResult:
+    """The whole check of one file (the batch does the same per chunk). Raises `CannotCheck`."""
+    from .result import FileResult
+
+    model, notes = load_one(path)
+    [(findings, review)] = check_loaded([model], [notes], opts)
+    return FileResult(path=path, model=model, findings=findings, review=review)
+
+
+@functools.lru_cache(maxsize=4)
+def _check_function(spec: str | None) -> Callable[[str, Options], FileResult]:
+    if not spec:
+        return check_path
+    import importlib
+
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def output_path(rel: str, opts: Options, suffix: str) -> Path:
+    """Where an output for input `rel` goes: out_dir/<same sub-folder>/<stem><suffix>."""
+    p = Path(rel)
+    stem = p.stem
+    with contextlib.suppress(Exception):  # the hostile-input helper, when present
+        from .safety import safe_filename  # type: ignore[attr-defined]
+
+        stem = safe_filename(stem)
+    sub = Path() if opts.flat else p.parent
+    return Path(opts.out_dir) / sub / f"{stem}{suffix}"
+
+
+def process_file(path: str, rel: str, opts: Options) -> Summary:
+    """Check one file, write its outputs and return its roll-up row. Never raises."""
+    from .errors import guard
+    from .result import FileResult
+    from .safety import time_limit
+
+    t0 = time.perf_counter()
+    digest = _digest(path, opts)
+    try:
+        # The in-process alarm ends a slow file cleanly; the parent's kill is the backstop
+        # for native code that never returns to Python.
+        with time_limit(opts.timeout), guard():
+            result = _check_function(opts.check)(path, opts)
+    except CannotCheck as exc:
+        result = FileResult(path=path, failure_code=exc.code, failure_message=exc.message)
+    s = _finish(result, rel, opts)
+    s.seconds = round(time.perf_counter() - t0, 4)
+    s.sha256 = digest
+    return s
+
+
+def _write_outputs(result: FileResult, rel: str, opts: Options) -> None:
+    if result.checked and (opts.annotate == "always" or (opts.annotate == "auto" and result.findings)):
+        annotate_copy(result, output_path(rel, opts, ANNOTATED_SUFFIX))
+    if opts.result_json:
+        target = output_path(rel, opts, RESULT_JSON_SUFFIX)
+        from .atomic import write_text_atomic
+
+        write_text_atomic(target, result_json_text(result, rel, opts))
+        result.outputs.append(str(target))
+
+
+def annotate_copy(result: FileResult, target: Path) -> bool:
+    """Seam to the annotation stage (jixiao.report.annotate); False while it does not exist.
+    The stage records the copy in `result.outputs`."""
+    try:
+        from .report.annotate import annotate
+    except ImportError:
+        return False
+    return annotate(result, target=target) is not None
+
+
+def result_json_text(result: FileResult, rel: str, opts: Options) -> str:
+    """The drop folder's per-file JSON: the `--format json` document for this one file, plus
+    `file`, its path relative to INBOX."""
+    import json
+
+    from .report.json_report import report_json
+
+    doc = {"file": rel, **report_json([result], rules=_pack(opts.rules))}
+    return json.dumps(doc, ensure_ascii=False, indent=1, default=str)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def failure_summary(rel: str, code: str, message: str) -> Summary:
+    return Summary(file=rel, unit=Path(rel).stem, exit_code=EXIT_UNCHECKABLE,
+                   failure_code=code, failure_message=message)
+
+
+# ----------------------------------------------------------------------------------------------
+# The worker process
+# ----------------------------------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection, opts: Options) -> None:
+    """Loop: receive a chunk of tasks, answer it (see `process_chunk`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _limit_memory(opts.memory_mb)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            conn.send(("bye", _peak_rss_kib()))
+            return
+        process_chunk(msg, opts, conn.send)
+
+
+def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Callable[[Any], None]) -> None:
+    """Check a chunk of files; messages to the parent, in this order:
+
+    ("L", index)           file `index` is read and modelled (or failed doing so)
+    ("H", index)           heartbeat: file `index` is being checked on its own
+    ("R", index, Summary)  file `index` is done, outputs written
+
+    Reading and modelling are per file, each under the time limit. The rules then run once
+    for the whole chunk, so pandera's per-call cost is paid once per chunk, not per file. If
+    that shared step fails, each file is checked on its own, so a bad file cannot take the
+    others' results with it.
+    """
+    from .errors import guard
+    from .result import FileResult
+    from .safety import time_limit
+
+    if opts.check:  # a replacement check function: strictly one file at a time
+        for index, path, rel in tasks:
+            send(("R", index, process_file(path, rel, opts)))
+        return
+    loaded: list[tuple[int, str, str, FileResult, dict[tuple[str, str, str], str], float, str | None]] = []
+    for index, path, rel in tasks:
+        t0 = time.perf_counter()
+        digest = _digest(path, opts)
+        notes: dict[tuple[str, str, str], str] = {}
+        try:
+            with time_limit(opts.timeout), guard():
+                model, notes = load_one(path)
+            result = FileResult(path=path, model=model)
+        except CannotCheck as exc:
+            result = FileResult(path=path, failure_code=exc.code, failure_message=exc.message)
+        loaded.append((index, path, rel, result, notes, time.perf_counter() - t0, digest))
+        send(("L", index))
+
+    ok = [x for x in loaded if x[3].checked]
+    t0 = time.perf_counter()
+    try:
+        with time_limit(opts.timeout), guard():
+            checked = check_loaded([x[3].model for x in ok], [x[4] for x in ok], opts)  # type: ignore[misc]
+        share = (time.perf_counter() - t0) / max(1, len(ok))
+        for x, (findings, review) in zip(ok, checked, strict=True):
+            x[3].findings, x[3].review = findings, review
+    except CannotCheck:
+        share = 0.0
+        for index, _path, _rel, result, notes, _t, _d in ok:  # one by one: find the culprit
+            send(("H", index))
+            try:
+                with time_limit(opts.timeout), guard():
+                    [(result.findings, result.review)] = check_loaded([result.model], [notes], opts)  # type: ignore[list-item]
+            except CannotCheck as exc:
+                result.model, result.failure_code, result.failure_message = None, exc.code, exc.message
+    for index, _path, rel, result, _notes, elapsed, digest in loaded:
+        t1 = time.perf_counter()
+        s = _finish(result, rel, opts)
+        s.seconds = round(elapsed + (share if result.checked else 0.0) + time.perf_counter() - t1, 4)
+        s.sha256 = digest
+        send(("R", index, s))
+
+
+def _digest(path: str, opts: Options) -> str | None:
+    if not opts.sha256:
+        return None
+    try:
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
+def _finish(result: FileResult, rel: str, opts: Options) -> Summary:
+    """Outputs (annotated copy, per-file JSON) and the roll-up row of one checked file."""
+    from .errors import guard
+
+    notes: list[str] = []
+    try:
+        with guard():
+            _write_outputs(result, rel, opts)
+    except CannotCheck as exc:  # the check stands; only the annotated copy or JSON is missing
+        notes.append(f"输出文件未能生成：{exc.message}")
+    s = summarize(result, rel)
+    s.notes = notes
+    return s
+
+
+def _limit_memory(memory_mb: int | None) -> None:
+    if memory_mb:
+        from .safety import limit_current_process
+
+        limit_current_process(memory_mb * 1024 * 1024)
+
+
+def _peak_rss_kib() -> int:
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak // 1024 if sys.platform == "darwin" else peak)  # macOS reports bytes
+    except ImportError:
+        return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The pool
+# ----------------------------------------------------------------------------------------------
+
+_PRELOAD = ["jixiao.batch", "jixiao.pipeline"]
+
+
+def _context() -> Any:
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        # Heavy imports happen once, in the server; each worker is a cheap fork of it.
+        ctx.set_forkserver_preload(_PRELOAD + _optional_modules())
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _optional_modules() -> list[str]:
+    import importlib.util
+
+    # pandera is imported lazily by the check stage: preloading it saves each worker ~0.5 s.
+    names = ["jixiao.check", "jixiao.score", "jixiao.report.annotate", "jixiao.report.json_report",
+             "jixiao.safety", "pandera.pandas"]
+    out = []
+    for n in names:
+        # find_spec of "a.b" imports package "a": probe only the top level of third-party names
+        probe = n if n.startswith("jixiao.") else n.split(".")[0]
+        with contextlib.suppress(ImportError, ValueError):
+            if importlib.util.find_spec(probe) is not None:
+                out.append(n)
+    return out
+
+
+def _quiet_blas() -> None:
+    """One BLAS thread per worker: workers are the parallelism; set before numpy loads."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+@dataclass(slots=True)
+class _Slot:
+    proc: Any
+    conn: Connection
+    pending: deque[Task] = field(default_factory=deque)
+    started: float = 0.0  # when the oldest pending task began
+
+
+@dataclass(slots=True)
+class PoolStats:
+    worker_peak_rss_kib: list[int] = field(default_factory=list)  # one per worker that ended cleanly
+    restarts: int = 0
+
+
+class WorkerPool:
+    """A fixed set of worker processes with per-file timeouts and crash isolation."""
+
+    def __init__(self, opts: Options, jobs: int | None = None, *, chunk: int | None = None) -> None:
+        self.opts = opts
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.chunk = chunk
+        self.stats = PoolStats()
+        self._ctx: Any = None
+        self._slots: list[_Slot] = []
+        self._chunks = 0
+
+    def __enter__(self) -> WorkerPool:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(graceful=exc[0] is None)
+
+    def start(self) -> None:
+        _quiet_blas()
+        self._ctx = _context()
+        self._slots = [self._spawn() for _ in range(self.jobs)]
+
+    def _spawn(self) -> _Slot:
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.opts), daemon=True,
+                                 name="jixiao-worker")
+        proc.start()
+        child.close()
+        return _Slot(proc=proc, conn=parent)
+
+    def close(self, *, graceful: bool = True) -> None:
+        for slot in self._slots:
+            if graceful and slot.proc.is_alive():
+                with contextlib.suppress(OSError, BrokenPipeError):
+                    slot.conn.send(None)
+        for slot in self._slots:
+            if graceful:
+                with contextlib.suppress(EOFError, OSError):
+                    while slot.conn.poll(5):
+                        msg = slot.conn.recv()
+                        if isinstance(msg, tuple) and msg[0] == "bye":
+                            self.stats.worker_peak_rss_kib.append(int(msg[1]))
+                            break
+                slot.proc.join(5)
+            if slot.proc.is_alive():
+                slot.proc.kill()
+                slot.proc.join(5)
+            slot.conn.close()
+        self._slots = []
+
+    def _replace(self, slot: _Slot) -> _Slot:
+        with contextlib.suppress(OSError):
+            slot.proc.kill()
+        slot.proc.join(5)
+        slot.conn.close()
+        self.stats.restarts += 1
+        new = self._spawn()
+        self._slots[self._slots.index(slot)] = new
+        return new
+
+    def run(self, tasks: Sequence[Task], on_result: Callable[[Task, Summary], None],
+            stop: threading.Event | None = None) -> None:
+        """Check every task; call `on_result` once per task, in completion order. When `stop`
+        is set, no new chunk is started and the chunks already started are finished."""
+        queue: deque[Task] = deque(tasks)
+        # Big enough to amortise pandera's per-call cost, small enough to balance the workers.
+        chunk = self.chunk or max(1, min(64, len(tasks) // (self.jobs * 4)))
+        timeout = self.opts.timeout if self.opts.timeout and self.opts.timeout > 0 else None
+        if timeout is not None:  # the worker's own alarm goes first; the kill is the backstop
+            timeout += min(5.0, max(1.0, timeout / 4))
+        while queue or any(s.pending for s in self._slots):
+            if stop is not None and stop.is_set():
+                queue.clear()
+            now = time.monotonic()
+            for slot in self._slots:  # keep a second chunk queued: no idle gap between chunks
+                while queue and len(slot.pending) < 2 * chunk:
+                    part = self._next_chunk(queue, chunk)
+                    if not slot.pending:
+                        slot.started = now
+                    try:
+                        slot.conn.send([(t.index, t.path, t.rel) for t in part])
+                    except (OSError, BrokenPipeError):
+                        queue.extendleft(reversed(part))  # the death is handled below
+                        break
+                    slot.pending.extend(part)
+            busy = [s for s in self._slots if s.pending]
+            if not busy:
+                continue
+            wait_for: float | None = None
+            if timeout is not None:
+                wait_for = max(0.0, min(s.started for s in busy) + timeout - now)
+            if stop is not None:  # look at the stop flag now and then
+                wait_for = 0.25 if wait_for is None else min(wait_for, 0.25)
+            handles: list[Any] = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
+            ready = set(wait(handles, timeout=wait_for))
+            now = time.monotonic()
+            for slot in busy:
+                dead = slot.proc.sentinel in ready
+                if slot.conn in ready or dead:
+                    dead = self._drain(slot, on_result) or dead
+                if dead and slot.pending:
+                    self._fail(slot, queue, on_result, "CRASH", _crash_message(slot.proc))
+                elif dead:
+                    self._replace(slot)
+                elif timeout is not None and slot.pending and now - slot.started > timeout:
+                    self._fail(slot, queue, on_result, "TIMEOUT",
+                               f"检查超时（超过 {self.opts.timeout:g} 秒），已跳过该文件")
+
+    def _next_chunk(self, queue: deque[Task], size: int) -> list[Task]:
+        self._chunks += 1
+        if queue[0].solo:  # under suspicion: checked alone so a failure has one culprit
+            part = [queue.popleft()]
+        else:
+            if self.chunk is None:  # guided: smaller chunks near the end keep both workers busy
+                size = max(min(8, size), min(size, len(queue) // (2 * self.jobs)))
+            part = []
+            while queue and len(part) < size and not queue[0].solo:
+                part.append(queue.popleft())
+        for t in part:
+            t.chunk, t.loaded = self._chunks, False
+        return part
+
+    def _drain(self, slot: _Slot, on_result: Callable[[Task, Summary], None]) -> bool:
+        """Read every message waiting; True if the worker's pipe is closed."""
+        try:
+            while slot.conn.poll():
+                msg = slot.conn.recv()
+                slot.started = time.monotonic()  # any sign of life restarts the clock
+                kind, index = msg[0], msg[1]
+                if kind == "L":
+                    for t in slot.pending:
+                        if t.index == index:
+                            t.loaded = True
+                            break
+                elif kind == "R":
+                    task = slot.pending.popleft()
+                    if task.index != index:  # cannot happen: the worker answers in order
+                        raise RuntimeError(f"worker answered task {index}, expected {task.index}")
+                    on_result(task, msg[2])
+        except (EOFError, OSError):
+            return True
+        return False
+
+    def _fail(self, slot: _Slot, queue: deque[Task], on_result: Callable[[Task, Summary], None],
+              code: str, message: str) -> None:
+        """A worker died or hung: blame the file it was on, or re-check its chunk file by file."""
+        pending = list(slot.pending)
+        slot.pending.clear()
+        self._replace(slot)
+        head = pending[0]
+        same_chunk = [t for t in pending if t.chunk == head.chunk]
+        reading = next((t for t in same_chunk if not t.loaded), None)
+        culprit: Task | None = None
+        if reading is not None:  # it was reading this file
+            culprit = reading
+        elif len(same_chunk) == 1:  # the shared step, but only one file was in it
+            culprit = head
+        else:  # the shared step of a whole chunk: each file again on its own
+            for t in same_chunk:
+                t.solo = True
+        queue.extendleft(reversed([t for t in pending if t is not culprit]))  # the others: again
+        if culprit is not None:
+            on_result(culprit, failure_summary(culprit.rel, code, message))
+
+
+def _crash_message(proc: Any) -> str:
+    proc.join(1)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        if -code == signal.SIGKILL:
+            return "检查进程被系统终止（可能内存不足），已跳过该文件"
+        return f"检查进程异常退出（信号 {name}），已跳过该文件"
+    return f"检查进程异常退出（退出码 {code}），已跳过该文件"
+
+
+# ----------------------------------------------------------------------------------------------
+# The batch
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BatchResult:
+    rollup: Rollup
+    outputs: list[Path]
+    seconds: float
+    stats: PoolStats
+
+    @property
+    def exit_code(self) -> int:
+        return self.rollup.exit_code
+
+
+def run_batch(paths: Sequence[str | Path], *, root: str | Path, out_dir: str | Path | None = None,
+              jobs: int | None = None, rules: str | tuple[str, ...] | None = None,
+              profile: str | None = None, annotate: str = "auto",
+              timeout: float = DEFAULT_TIMEOUT, memory_mb: int | None = DEFAULT_MEMORY_MB,
+              write_rollup: bool = True, progress: bool = False, chunk: int | None = None,
+              on_result: Callable[[Summary], None] | None = None) -> BatchResult:
+    """Check `paths` (found under `root`) in a process pool and write the roll-up."""
+    t0 = time.perf_counter()
+    root = Path(root)
+    out = Path(out_dir) if out_dir is not None else root
+    opts = Options(root=str(root), out_dir=str(out), rules=rules, profile=profile, annotate=annotate,
+                   timeout=timeout, memory_mb=memory_mb)
+    tasks = [Task(i, str(p), relative_name(Path(p), root)) for i, p in enumerate(paths)]
+    rollup = Rollup()
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
+    bar = _Progress(len(tasks)) if progress else None
+
+    def done(task: Task, s: Summary) -> None:
+        rollup.add(s)
+        if bar is not None:
+            bar.advance(s)
+        if on_result is not None:
+            on_result(s)
+
+    pool = WorkerPool(opts, jobs, chunk=chunk)
+    try:
+        if tasks:
+            pool.start()
+            if bar is not None:
+                bar.start()  # after the workers exist: they were forked from a thread-free server
+            pool.run(tasks, done)
+    finally:
+        if bar is not None:
+            bar.stop()
+        pool.close(graceful=sys.exc_info()[0] is None)
+    written = rollup.write(out) if write_rollup else []
+    return BatchResult(rollup=rollup, outputs=written, seconds=time.perf_counter() - t0, stats=pool.stats)
+
+
+class _Progress:
+    """rich progress on stderr: files done/total, errors so far, rate, ETA."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.errors = 0
+        self.failed = 0
+        self.progress = Progress(
+            TextColumn("检查中"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("有错误 {task.fields[errors]} · 无法检查 {task.fields[failed]}"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("剩余"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False, refresh_per_second=5,
+        )
+        self.task = self.progress.add_task("check", total=total, errors=0, failed=0, rate="")
+        self.t0 = time.perf_counter()
+        self.done = 0
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.progress.start()
+
+    def advance(self, s: Summary) -> None:
+        self.done += 1
+        if s.exit_code == EXIT_UNCHECKABLE:
+            self.failed += 1
+        elif s.errors:
+            self.errors += 1
+        elapsed = time.perf_counter() - self.t0
+        rate = f"{self.done / elapsed:.0f} 个/秒" if elapsed > 0 else ""
+        self.progress.update(self.task, advance=1, errors=self.errors, failed=self.failed, rate=rate)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def print_summary(result: BatchResult, out: Any = None) -> None:
+    """A few lines for the console after a batch."""
+    out = out or sys.stdout
+    c = result.rollup.counts()
+    n = len(result.rollup)
+    print(f"共检查 {n} 个文件：通过 {c['通过']}，有提示 {c['有提示']}，有错误 {c['有错误']}，"
+          f"无法检查 {c['无法检查']}（用时 {result.seconds:.1f} 秒）", file=out)
+    for s in result.rollup.sorted_rows():
+        if s.exit_code == EXIT_UNCHECKABLE:
+            print(f"  无法检查 {s.file}：{s.failure_message or ''}", file=out)
+    if result.outputs:
+        print("汇总已写入：" + "、".join(str(p) for p in result.outputs), file=out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line (wired in from cli.py)
+# ----------------------------------------------------------------------------------------------
+
+
+def add_arguments(p: Any) -> None:
+    """Batch and drop-folder options of `check-workbook` (an argparse parser)."""
+    import argparse
+
+    g = p.add_argument_group("文件夹批量检查与收件箱")
+    if "--out" not in p._option_string_actions:  # the annotation stage may define --out already
+        g.add_argument("--out", metavar="DIR", help="输出文件夹（审核副本、汇总表）；默认写在被检查的文件夹中")
+    g.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="并行进程数（默认：全部 CPU 核）")
+    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"单个文件的检查时限，超时记为无法检查（默认 {DEFAULT_TIMEOUT:g} 秒）")
+    g.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                   help=f"每个检查进程的内存上限（默认 {DEFAULT_MEMORY_MB} MB，0 为不限）")
+    if "--annotate" not in p._option_string_actions:
+        g.add_argument("--annotate", choices=ANNOTATE_MODES, default="auto",
+                       help="审核副本（<文件名>.审核.xlsx）：auto 仅为有问题的文件生成；always 全部生成；never 不生成")
+    g.add_argument("--watch", action="store_true",
+                   help="收件箱模式：监视文件夹 INBOX，文件放入并写完后自动检查，结果写入 --out 指定的文件夹")
+    g.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                   help="收件箱模式：文件大小和修改时间保持不变多少秒后才检查（默认 2 秒）")
+    g.add_argument("--watch-exit-after", type=int, default=None, help=argparse.SUPPRESS)
+    g.add_argument("--watch-seconds", type=float, default=None, help=argparse.SUPPRESS)
+
+
+def wants_batch(args: Any) -> bool:
+    return bool(getattr(args, "watch", False)) or any(Path(p).is_dir() for p in args.paths)
+
+
+def cli_main(args: Any) -> int:
+    """`check-workbook DIR ...` and `check-workbook --watch INBOX --out OUTBOX`."""
+    from .errors import EXIT_CLEAN
+
+    rules = getattr(args, "rules", None)
+    profile = getattr(args, "profile", None)
+    annotate = getattr(args, "annotate", "auto") or "auto"
+    memory = getattr(args, "memory_limit", DEFAULT_MEMORY_MB) or None
+    problem = _pack_problem(rules, profile)  # refuse a bad pack once, not once per file
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_UNCHECKABLE
+    if args.watch:
+        from .watch import print_result, watch
+
+        if len(args.paths) != 1 or not Path(args.paths[0]).is_dir():
+            print("收件箱模式需要且只需要一个文件夹：check-workbook --watch INBOX --out OUTBOX", file=sys.stderr)
+            return EXIT_UNCHECKABLE
+        inbox = Path(args.paths[0])
+        outbox = Path(args.out) if getattr(args, "out", None) else inbox / "审核结果"
+        print(f"正在监视 {inbox}，结果写入 {outbox}（按 Ctrl-C 停止）", file=sys.stderr, flush=True)
+        res = watch(inbox, outbox, settle=args.settle, jobs=args.jobs or 1, rules=rules, profile=profile,
+                    annotate=annotate,
+                    timeout=args.timeout, memory_mb=memory, max_results=args.watch_exit_after,
+                    max_seconds=args.watch_seconds, on_result=print_result)
+        print(f"已停止：本次检查 {res.checked} 个文件，内容未变而跳过 {res.skipped} 个", file=sys.stderr)
+        return EXIT_CLEAN
+
+    dirs = [Path(p) for p in args.paths if Path(p).is_dir()]
+    out = Path(args.out) if getattr(args, "out", None) else None
+    paths: list[Path] = []
+    for raw in args.paths:
+        p = Path(raw)
+        if p.is_dir():
+            paths.extend(discover(p, skip_dirs=[out] if out else []))
+        else:
+            paths.append(p)
+    root = dirs[0] if len(args.paths) == 1 else Path(os.path.commonpath([p.resolve().parent if p.is_file()
+                                                                         else p.resolve() for p in map(Path, args.paths)]))
+    if not paths:
+        print(f"在 {', '.join(map(str, args.paths))} 中没有找到工作簿（.xlsx/.xlsm/.xls/.ods）", file=sys.stderr)
+        return EXIT_CLEAN
+    progress = sys.stderr.isatty()
+    res = run_batch(paths, root=root, out_dir=out or root, jobs=args.jobs, rules=rules, profile=profile,
+                    annotate=annotate,
+                    timeout=args.timeout, memory_mb=memory, progress=progress)
+    if getattr(args, "format", None) == "json":
+        import json
+
+        json.dump(res.rollup.to_json(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print_summary(res)
+    return res.exit_code
+
+
+def _pack_problem(rules: Any, profile: str | None) -> str | None:
+    """The Chinese error for an unusable --rules / --profile, or None."""
+    try:
+        from .check import PackError, load_pack
+    except ImportError:
+        return None
+    try:
+        pack = load_pack(rules)
+    except (PackError, FileNotFoundError, ValueError) as exc:
+        return f"规则包错误：{exc}"
+    if profile:
+        from .score import rubric_from_pack
+
+        try:
+            rubric_from_pack(pack.rubric, profile)
+        except ValueError as exc:
+            return f"评分配置错误：{exc}"
+    return None

@@ -1,0 +1,238 @@
+"""Run a rule pack over workbook models: `check_model(model, pack) -> list[Finding]`.
+
+Expression rules are evaluated with interval arithmetic; a failure is re-tried with the
+reported value read as truncated (→ the pack's 截位 rule instead of an error), and a pass is
+re-tried at the display precision the rule asks for (→ "显示位数不足" info). Python rules run
+next, then the pandera schemas (one call for a whole batch, see `check_models`), then rules of
+`phase: late`, which see every earlier finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..findings import Finding, sort_key
+from ..model import Value, WorkbookModel
+from . import schemas
+from .expr import Comparison, Env, _truth
+from .intervals import FALSE, SKIP, TRUE, Num, format_interval
+from .messages import fmt_number, fmt_signed, make_finding
+from .namespace import ANNEX1, ANNEX2, ANNEX3, CROSS, ModelNames
+from .pyrules import REGISTRY, RuleContext
+from .rulepack import Pack, Rule, load_pack
+
+
+def check_model(model: WorkbookModel, pack: Pack | None = None) -> list[Finding]:
+    """Every finding of the pack's enabled rules on one model, sorted by annex, sheet and cell."""
+    return check_models([model], pack)[0]
+
+
+def check_models(models: Sequence[WorkbookModel], pack: Pack | None = None) -> list[list[Finding]]:
+    """Findings per model; the pandera schemas run once for the whole batch."""
+    pack = pack or load_pack()
+    by_schema = schemas.validate(list(enumerate(models)), pack)
+    out: list[list[Finding]] = []
+    for i, model in enumerate(models):
+        findings = run_rules(model, pack, phase="main")
+        findings.extend(by_schema.get(i, []))
+        findings.extend(run_rules(model, pack, phase="late", earlier=findings))
+        findings.sort(key=sort_key)
+        out.append(findings)
+    return out
+
+
+def run_rules(model: WorkbookModel, pack: Pack, *, phase: str = "main",
+              earlier: list[Finding] | None = None) -> list[Finding]:
+    """Expression and Python rules of one phase (schema rules are batched separately)."""
+    names: ModelNames | None = None
+    findings: list[Finding] = []
+    for rule in pack.enabled_rules():
+        if rule.phase != phase or rule.kind in ("schema", "outcome"):
+            continue
+        if rule.kind == "expr":
+            if names is None:
+                names = ModelNames(model)
+            findings.extend(_run_expr(rule, pack, model, names))
+        else:
+            ctx = RuleContext(model, rule, pack, (earlier or []) + findings)
+            findings.extend(REGISTRY[str(rule.python)].fn(ctx))
+    return findings
+
+
+# --- expression rules ---------------------------------------------------------------------
+
+
+def _contexts(rule: Rule, names: ModelNames, model: WorkbookModel) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+    for scope in rule.scope:
+        if scope == ANNEX1 and names.annex1 is not None:
+            yield ANNEX1, names.annex1, None
+        elif scope == ANNEX2 and names.annex2 is not None:
+            yield ANNEX2, names.annex2, None
+        elif scope == ANNEX3:
+            for ns, a in zip(names.annex3, model.annex3, strict=True):
+                yield ANNEX3, ns, a.project_name.text or a.sheet
+        elif scope == CROSS:
+            yield CROSS, names.cross, None
+
+
+def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames) -> Iterator[Finding]:
+    env = Env(ns={}, params=rule.params, lets={k: c.fn for k, c in rule.lets.items()},
+              min_decimals=rule.min_decimals, exact_operands=rule.exact_operands, exact=rule.exact,
+              tolerance=rule.tolerance)
+    for annex, ns, project in _contexts(rule, names, model):
+        rows: list[Any] = ns.get("指标", []) if rule.per == "指标" else [None]
+        for row in rows:
+            env.ns = {**ns, **row.fields} if row is not None else ns
+            env.label = _indicator_label(row) if row is not None else ""
+            for column in rule.columns or (None,):
+                env.column = column
+                if rule.when is not None and _eval(rule.when.fn, env) != TRUE:
+                    continue
+                for a in rule.asserts:
+                    if a.when is not None and _eval(a.when.fn, env) != TRUE:
+                        continue
+                    res = _eval(a.check.fn, env, record=bool(rule.display_decimals))
+                    if res == SKIP:
+                        continue
+                    if res == FALSE:
+                        f = _failure(rule, pack, model, env, a.check.fn, annex, project, a.message)
+                        if f is not None:
+                            yield f
+                    elif rule.display_decimals:
+                        f = _display_check(rule, pack, model, env, a.check.fn, annex, project)
+                        if f is not None:
+                            yield f
+
+
+def _indicator_label(row: Any) -> str:
+    for name in ("三级指标", "二级指标"):
+        v = row.fields.get(name)
+        if v is not None and not v.blank and not v.na:
+            return "".join(v.text.split())
+    return f"第{row.row.row}行"
+
+
+def _eval(fn: Any, env: Env, record: bool = False) -> int:
+    env.reset()
+    env.record = record
+    return _truth(fn(env))
+
+
+def _single_leaf(c: Comparison) -> Value | None:
+    return c.left_leaves[0] if len(c.left_leaves) == 1 and c.left_leaves[0].number is not None else None
+
+
+def _first_failed(env: Env) -> Comparison | None:
+    return next((c for c in env.compares if c.result == FALSE), env.compares[0] if env.compares else None)
+
+
+def _failure(rule: Rule, pack: Pack, model: WorkbookModel, env: Env, fn: Any, annex: str, project: str | None,
+             message: str | None) -> Finding | None:
+    _eval(fn, env, record=True)  # again, keeping what a message needs
+    cmp = _first_failed(env)
+    leaves = list(env.leaves)
+    # truncation explains a reported value that is shown cut short; it never excuses an inequality
+    if (rule.truncation and cmp is not None and cmp.op == "=" and (leaf := _single_leaf(cmp)) is not None
+            and leaf.number):
+        env.trunc = leaf
+        res = _eval(fn, env)
+        env.trunc = None
+        if res != FALSE:  # consistent when read as truncated: a note (or nothing, if switched off)
+            trunc = pack.rules[rule.truncation_rule]
+            if not trunc.enabled:
+                return None
+            return _expr_finding(trunc, model, cmp, leaves, env, annex, project, None, origin=rule)
+        _eval(fn, env, record=True)
+    return _expr_finding(rule, model, cmp, leaves, env, annex, project, message)
+
+
+def _display_check(rule: Rule, pack: Pack, model: WorkbookModel, env: Env, fn: Any, annex: str,
+                   project: str | None) -> Finding | None:
+    cmp = env.compares[0] if env.compares else None
+    leaf = _single_leaf(cmp) if cmp is not None else None
+    if leaf is None or (leaf.decimals or 0) >= rule.display_decimals:
+        return None
+    target = pack.rules.get(rule.display_rule)
+    if target is None or not target.enabled:
+        return None
+    env.display, env.display_decimals = leaf, rule.display_decimals
+    res = _eval(fn, env, record=True)
+    env.display = None
+    if res != FALSE:
+        return None
+    return _expr_finding(target, model, _first_failed(env), list(env.leaves), env, annex, project, None, origin=rule)
+
+
+_OP_TEXT = {"=": "", "!=": "≠ ", "<=": "≤ ", "<": "< ", ">=": "≥ ", ">": "> "}
+
+
+def _expr_finding(rule: Rule, model: WorkbookModel, cmp: Comparison | None, leaves: list[Value], env: Env,
+                  annex: str, project: str | None, message: str | None, origin: Rule | None = None) -> Finding:
+    origin = origin or rule
+    left = cmp.left_leaves if cmp else []
+    fix = next((v for v in left if v.number is not None), left[0] if left else None)
+    if fix is None:
+        fix = next((v for v in leaves if v.cell), None)
+    sheet = fix.sheet if fix is not None else ""
+    cell = fix.cell if fix is not None else ""
+    percent = origin.unit == "%" or rule.unit == "%" or (fix is not None and fix.unit == "%")
+    dec = _decimals(leaves, percent, origin)
+    expected = actual = diff = interval = None
+    if cmp is not None and cmp.left is not None and cmp.right is not None:
+        single = _single_leaf(cmp)
+        actual = single.text if single is not None else fmt_number(cmp.left.mid, dec, percent)
+        expected = _OP_TEXT.get(cmp.op, "") + fmt_number(cmp.right.mid, dec, percent)
+        diff = fmt_signed(cmp.left.mid - cmp.right.mid, dec, percent)
+        idec = dec + 2
+        interval = (f"填报 {format_interval(cmp.left, percent, idec)}；"
+                    f"计算 {format_interval(cmp.right.widen(env.tolerance), percent, idec)}")
+    if annex == CROSS:
+        annex, project = _annex_of(model, sheet)
+    fields: dict[str, Any] = {"column": env.column or "", "indicator": env.label, "origin": origin.id,
+                              "origin_title": origin.title}
+    if cmp is not None and cmp.left is not None:
+        fields["left"] = fmt_number(cmp.left.mid, dec, percent)
+    if cmp is not None and cmp.right is not None:
+        fields["right"] = fmt_number(cmp.right.mid, dec, percent)
+    fields.update(_let_values(origin, env, dec, percent))
+    fields["expected_all"] = " 或 ".join(
+        _OP_TEXT.get(c.op, "") + fmt_number(c.right.mid, dec, percent)
+        for c in env.compares if c.result == FALSE and c.right is not None) or (expected or "")
+    cells = [v.cell if v.sheet == sheet else f"{v.sheet}!{v.cell}" for v in leaves if v.cell]
+    return make_finding(rule, annex=annex, sheet=sheet, cell=cell, fields=fields, cells=cells, project=project,
+                        expected=expected, actual=actual, diff=diff, interval=interval, message=message)
+
+
+def _decimals(leaves: list[Value], percent: bool, rule: Rule) -> int:
+    if percent:
+        return max(2, rule.display_decimals - 2)
+    return min(4, max([2, *[(v.decimals or 0) for v in leaves if v.number is not None and v.unit != "%"]]))
+
+
+def _let_values(rule: Rule, env: Env, dec: int, percent: bool) -> dict[str, str]:
+    out: dict[str, str] = {}
+    saved = (list(env.leaves), list(env.compares))
+    for name in rule.lets:
+        env.reset()
+        v = env.lets[name](env)
+        if isinstance(v, Num):
+            out[name] = fmt_number(v.mid, dec, percent and "率" in name)
+        elif isinstance(v, Value):
+            out[name] = v.text
+    env.leaves[:], env.compares[:] = saved
+    return out
+
+
+def _annex_of(model: WorkbookModel, sheet: str) -> tuple[str, str | None]:
+    if model.annex1 is not None and model.annex1.sheet == sheet:
+        return ANNEX1, None
+    if model.annex2 is not None and model.annex2.sheet == sheet:
+        return ANNEX2, None
+    for a in model.annex3:
+        if a.sheet == sheet:
+            return ANNEX3, a.project_name.text or a.sheet
+    return "工作簿", None
+
+
+__all__ = ["check_model", "check_models", "run_rules"]

@@ -1,0 +1,558 @@
+"""A safe expression language for rule packs.
+
+Expressions are parsed with `ast` and compiled into a tree of closures; only a whitelist of
+node types is accepted (names and attribute paths, numbers, strings, + − × ÷, comparisons,
+and/or/not, `in (…)`, and the functions in `FUNCTIONS`). Nothing is ever passed to `eval`.
+
+Written for auditors, so besides Python syntax it accepts:
+
+* a single `=` for equality, and ≤ ≥ ≠ × ÷ and full-width （ ） ， ＝;
+* percentages: `100%` is the number 1;
+* names with punctuation in backticks: `` `水费、电费、差旅费` ``.
+
+Values are intervals (`intervals.Num`): a reported number stands for every value that rounds
+to it. Blank cells and "——" are BLANK, not zero: in + and − a blank operand counts as 0 when
+another operand is filled; a comparison with a blank side does not apply (SKIP).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Value
+from ..text import label_key
+from .intervals import FALSE, SKIP, TRUE, UNKNOWN, Num, eq, le, lt, tri_and, tri_not, tri_or
+
+
+class ExprError(ValueError):
+    """A rule expression that cannot be compiled. The message is Chinese."""
+
+
+class _Blank:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLANK"
+
+
+BLANK: Any = _Blank()  # a blank or not-applicable operand
+
+LEFT, RIGHT, NONE = 1, 2, 0
+
+
+@dataclass(slots=True)
+class Comparison:
+    """One evaluated comparison; the first one of a failing rule locates the finding."""
+
+    op: str
+    left: Num | None
+    right: Num | None
+    left_leaves: list[Value]
+    right_leaves: list[Value]
+    result: int
+
+
+@dataclass(slots=True)
+class Env:
+    """Evaluation state for one rule application."""
+
+    ns: dict[str, Any]  # root names -> model objects (see namespace.py)
+    params: dict[str, Any] = field(default_factory=dict)  # the rule's `params`, read as params.NAME
+    lets: dict[str, Callable[[Env], Any]] = field(default_factory=dict)
+    column: str | None = None  # current column for per-column rules
+    label: str = ""  # current indicator row of a per-指标 rule, for messages
+    min_decimals: int = 0  # a number written with fewer decimals is taken at this precision
+    exact_operands: bool = False  # right-hand operands are exact (counts, scores)
+    exact: bool = False  # every number is exact, both sides
+    tolerance: float = 0.0  # extra absolute slack on the right-hand side
+    trunc: Value | None = None  # read this leaf with its truncation interval
+    display: Value | None = None  # read this leaf at `display_decimals`
+    display_decimals: int = 0
+    side: int = NONE
+    record: bool = False  # keep leaves and comparisons (only needed to explain a failure)
+    leaves: list[Value] = field(default_factory=list)
+    compares: list[Comparison] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.leaves.clear()
+        self.compares.clear()
+        self.side = NONE
+
+
+Node = Callable[[Env], Any]
+
+# --- value conversion -------------------------------------------------------------------
+
+
+def leaf_num(v: Value, env: Env) -> Num | Any:
+    """A model value as an interval (or BLANK), recording it as used."""
+    if env.record:
+        env.leaves.append(v)
+    if v.number is None:
+        return BLANK
+    d = v.decimals or 0
+    if d < env.min_decimals:
+        d = env.min_decimals
+    if env.trunc is v:
+        return Num.truncated(v.number, d)
+    if env.display is v:
+        return Num.rounded(v.number, max(d, env.display_decimals))
+    if env.exact or (env.side == RIGHT and env.exact_operands):
+        return Num.exact(v.number)
+    return Num.rounded(v.number, d)
+
+
+def to_num(x: Any, env: Env) -> Num | Any:
+    t = type(x)
+    if t is Num:
+        return x
+    if t is Value:
+        return leaf_num(x, env)
+    if x is BLANK or x is None:
+        return BLANK
+    col = getattr(x, "column_value", None)
+    if col is not None:
+        if env.column is None:
+            raise ExprError("该名称是一整行，需指定列（如 “三公经费.本年决算数”）或在规则中设置 per: column")
+        return to_num(col(env.column), env)
+    if t is float or t is int:
+        return Num.exact(float(x))
+    if t is list:
+        raise ExprError("一组数值不能直接参与运算，请用 sum(...) 求和")
+    return BLANK  # text where a number belongs: not comparable
+
+
+def _flatten(xs: Iterable[Any]) -> Iterable[Any]:
+    for x in xs:
+        if isinstance(x, list | tuple):
+            yield from _flatten(x)
+        else:
+            yield x
+
+
+def _is_filled(x: Any, env: Env) -> bool:
+    if isinstance(x, Value):
+        if env.record:
+            env.leaves.append(x)
+        return not x.blank and not x.na
+    if isinstance(x, list):
+        return any(_is_filled(y, env) for y in _flatten(x))
+    col = getattr(x, "column_value", None)
+    if col is not None and env.column is not None:
+        return _is_filled(col(env.column), env)
+    if isinstance(x, Num):
+        return True
+    return False
+
+
+# --- functions --------------------------------------------------------------------------
+
+
+def _sum(env: Env, *args: Any) -> Any:
+    total: Num | None = None
+    for a in _flatten(args):
+        n = to_num(a, env)
+        if n is BLANK:
+            continue
+        total = n if total is None else total + n
+    return BLANK if total is None else total
+
+
+def _coalesce(env: Env, *args: Any) -> Any:
+    for a in args:
+        n = _sum(env, a) if isinstance(a, list) else to_num(a, env)
+        if n is not BLANK:
+            return n
+    return BLANK
+
+
+def _coalesce_lazy(env: Env, args: list[Node]) -> Any:
+    for a in args:
+        x = a(env)
+        n = _sum(env, x) if isinstance(x, list) else to_num(x, env)
+        if n is not BLANK:
+            return n
+    return BLANK
+
+
+def _minmax(pick: Callable[..., float]) -> Callable[..., Any]:
+    def f(env: Env, *args: Any) -> Any:
+        nums = [n for n in (to_num(a, env) for a in _flatten(args)) if n is not BLANK]
+        if not nums:
+            return BLANK
+        return Num(pick(n.lo for n in nums), pick(n.hi for n in nums), pick(n.mid for n in nums))
+    return f
+
+
+def _abs(env: Env, x: Any) -> Any:
+    n = to_num(x, env)
+    return BLANK if n is BLANK else abs(n)
+
+
+def _filled(env: Env, x: Any) -> int:
+    return TRUE if _is_filled(x, env) else FALSE
+
+
+def _blank(env: Env, x: Any) -> int:
+    return FALSE if _is_filled(x, env) else TRUE
+
+
+def _na(env: Env, x: Any) -> int:
+    vals = [v for v in _flatten([x]) if isinstance(v, Value)]
+    if env.record:
+        env.leaves.extend(vals)
+    return TRUE if any(v.na for v in vals) else FALSE
+
+
+def _count(env: Env, *args: Any) -> Num:
+    return Num.exact(float(sum(1 for a in _flatten(args) if _is_filled(a, env))))
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "sum": _sum,
+    "coalesce": _coalesce,
+    "ifblank": _coalesce,
+    "min": _minmax(min),
+    "max": _minmax(max),
+    "abs": _abs,
+    "filled": _filled,
+    "blank": _blank,
+    "na": _na,
+    "count": _count,
+}
+PREDICATES = frozenset({"filled", "blank", "na"})
+
+# --- preprocessing ----------------------------------------------------------------------
+
+_SYMBOLS = {"≤": "<=", "≥": ">=", "≠": "!=", "×": "*", "÷": "/", "（": "(", "）": ")", "，": ",",
+            "＝": "=", "＋": "+", "－": "-", "　": " "}
+_PERCENT_RE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*%")
+_SINGLE_EQ_RE = re.compile(r"(?<![<>=!])=(?!=)")
+
+
+def preprocess(src: str) -> tuple[str, dict[str, str]]:
+    """Python-parsable text plus the backtick names it replaced by placeholders."""
+    out: list[str] = []
+    quoted: dict[str, str] = {}
+    buf: list[str] = []  # code outside strings, rewritten in one go
+
+    def flush() -> None:
+        code = "".join(_SYMBOLS.get(ch, ch) for ch in buf)
+        code = _PERCENT_RE.sub(r"(\1/100)", code)
+        out.append(_SINGLE_EQ_RE.sub("==", code))
+        buf.clear()
+
+    i, n = 0, len(src)
+    while i < n:
+        ch = src[i]
+        if ch in "'\"`":
+            j = src.find(ch, i + 1)
+            if j < 0:
+                raise ExprError(f"引号或反引号未闭合：{src}")
+            flush()
+            if ch == "`":
+                name = src[i + 1:j].strip()
+                key = f"_q{len(quoted)}"
+                quoted[key] = name
+                out.append(key)
+            else:
+                out.append(src[i:j + 1])
+            i = j + 1
+            continue
+        buf.append(ch)
+        i += 1
+    flush()
+    return "".join(out), quoted
+
+
+# --- compilation ------------------------------------------------------------------------
+
+_CMP = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+@dataclass(slots=True)
+class Compiled:
+    source: str
+    fn: Node
+    names: set[str]  # root names the expression reads (for validation against the scope)
+    is_condition: bool
+
+
+def compile_expr(src: str, lets: Iterable[str] = ()) -> Compiled:
+    """Compile an expression. `lets` are names defined by the rule itself (resolved from env.lets)."""
+    text, quoted = preprocess(str(src))
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"表达式语法错误：{src}（{exc.msg}）") from None
+    c = _Compiler(quoted, frozenset(lets), str(src))
+    fn = c.node(tree.body)
+    return Compiled(str(src), fn, c.names, _is_condition(tree.body))
+
+
+def _is_condition(node: ast.AST) -> bool:
+    if isinstance(node, ast.Compare | ast.BoolOp):
+        return True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return True
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in PREDICATES
+
+
+class _Compiler:
+    def __init__(self, quoted: dict[str, str], lets: frozenset[str], src: str) -> None:
+        self.quoted = quoted
+        self.lets = lets
+        self.src = src
+        self.names: set[str] = set()
+
+    def fail(self, what: str) -> ExprError:
+        return ExprError(f"表达式中不允许使用{what}：{self.src}")
+
+    def ident(self, name: str) -> str:
+        return self.quoted.get(name, name)
+
+    def node(self, n: ast.AST) -> Node:
+        meth = getattr(self, "n_" + type(n).__name__, None)
+        if meth is None:
+            raise self.fail(f"“{type(n).__name__}”语法")
+        return meth(n)
+
+    # leaves
+
+    def n_Constant(self, n: ast.Constant) -> Node:
+        v = n.value
+        if isinstance(v, bool) or v is None:
+            raise self.fail(f"常量 {v!r}")
+        if isinstance(v, int | float):
+            num = Num.exact(float(v))
+            return lambda env: num
+        if isinstance(v, str):
+            return lambda env: v
+        raise self.fail(f"常量 {v!r}")
+
+    def n_Name(self, n: ast.Name) -> Node:
+        name = self.ident(n.id)
+        if name in FUNCTIONS:
+            raise self.fail(f"函数名 {name} 作为数值")
+        if name in self.lets:
+            return lambda env: env.lets[name](env)
+        self.names.add(name)
+        if name == "params":
+            return lambda env: env.params
+        return lambda env: env.ns.get(name, BLANK)
+
+    def n_Attribute(self, n: ast.Attribute) -> Node:
+        path: list[str] = []
+        cur: ast.AST = n
+        while isinstance(cur, ast.Attribute):
+            path.append(self.ident(cur.attr))
+            cur = cur.value
+        if not isinstance(cur, ast.Name):
+            raise self.fail("复杂的属性访问")
+        root = self.ident(cur.id)
+        path.reverse()
+        if root in self.lets:
+            base: Node = lambda env: env.lets[root](env)  # noqa: E731
+        elif root == "params":
+            self.names.add(root)
+            base = lambda env: env.params  # noqa: E731
+        else:
+            self.names.add(root)
+            base = lambda env: env.ns.get(root, BLANK)  # noqa: E731
+        steps = tuple(path)
+
+        def f(env: Env) -> Any:
+            obj = base(env)
+            for s in steps:
+                obj = step(obj, s)
+            return obj
+        return f
+
+    # operators
+
+    def n_BinOp(self, n: ast.BinOp) -> Node:
+        a, b = self.node(n.left), self.node(n.right)
+        op = type(n.op)
+        if op is ast.Add:
+            return lambda env: _add(to_num(a(env), env), to_num(b(env), env), 1.0)
+        if op is ast.Sub:
+            return lambda env: _add(to_num(a(env), env), to_num(b(env), env), -1.0)
+        if op is ast.Mult:
+            return lambda env: _mul(to_num(a(env), env), to_num(b(env), env))
+        if op is ast.Div:
+            return lambda env: _div(to_num(a(env), env), to_num(b(env), env))
+        raise self.fail("该运算符（只允许 + − × ÷）")
+
+    def n_UnaryOp(self, n: ast.UnaryOp) -> Node:
+        a = self.node(n.operand)
+        if isinstance(n.op, ast.USub):
+            def neg(env: Env) -> Any:
+                x = to_num(a(env), env)
+                return BLANK if x is BLANK else -x
+            return neg
+        if isinstance(n.op, ast.UAdd):
+            return lambda env: to_num(a(env), env)
+        if isinstance(n.op, ast.Not):
+            return lambda env: tri_not(_truth(a(env)))
+        raise self.fail("该一元运算符")
+
+    def n_BoolOp(self, n: ast.BoolOp) -> Node:
+        parts = [self.node(v) for v in n.values]
+        comb = tri_and if isinstance(n.op, ast.And) else tri_or
+        return lambda env: comb([_truth(p(env)) for p in parts])
+
+    def n_Compare(self, n: ast.Compare) -> Node:
+        pairs: list[Node] = []
+        left = n.left
+        for op, right in zip(n.ops, n.comparators, strict=True):
+            pairs.append(self.compare(op, left, right))
+            left = right
+        if len(pairs) == 1:
+            return pairs[0]
+        return lambda env: tri_and([p(env) for p in pairs])
+
+    def compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> Node:
+        a = self.node(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            if not isinstance(right, ast.Tuple | ast.List):
+                raise self.fail("in 之后的非列表写法（应写作 x in (a, b)）")
+            options = [self.node(e) for e in right.elts]
+            negate = isinstance(op, ast.NotIn)
+
+            def member(env: Env) -> int:
+                res = tri_or([_compare(env, "=", a, o) for o in options])
+                return tri_not(res) if negate else res
+            return member
+        sym = _CMP.get(type(op))
+        if sym is None:
+            raise self.fail("该比较运算符")
+        b = self.node(right)
+        return lambda env: _compare(env, sym, a, b)
+
+    def n_Call(self, n: ast.Call) -> Node:
+        if not isinstance(n.func, ast.Name):
+            raise self.fail("方法调用")
+        name = self.ident(n.func.id)
+        fn = FUNCTIONS.get(name)
+        if fn is None:
+            raise ExprError(f"未知函数 {name}（可用：{', '.join(sorted(FUNCTIONS))}）：{self.src}")
+        if n.keywords:
+            raise self.fail("关键字参数")
+        args = [self.node(a) for a in n.args]
+        if name in ("abs", "filled", "blank", "na") and len(args) != 1:
+            raise ExprError(f"函数 {name} 需要 1 个参数：{self.src}")
+        if fn is _coalesce:
+            # lazy: later alternatives are neither computed nor recorded once one is filled
+            return lambda env: _coalesce_lazy(env, args)
+        return lambda env: fn(env, *[a(env) for a in args])
+
+    def n_Tuple(self, n: ast.Tuple) -> Node:
+        raise self.fail("括号列表（只能用在 in 之后）")
+
+
+def step(obj: Any, attr: str) -> Any:
+    """One attribute step of a name path; maps over lists (all 附件三, all rows)."""
+    t = type(obj)
+    if t is dict:
+        return obj.get(attr, BLANK)
+    if t is list:
+        return [step(x, attr) for x in obj]
+    get = getattr(obj, "attr", None)
+    if get is not None:
+        return get(attr)
+    return BLANK
+
+
+def _add(a: Any, b: Any, sign: float) -> Any:
+    if a is BLANK and b is BLANK:
+        return BLANK
+    if a is BLANK:
+        return b if sign > 0 else -b
+    if b is BLANK:
+        return a
+    return a + b if sign > 0 else a - b
+
+
+def _mul(a: Any, b: Any) -> Any:
+    return BLANK if a is BLANK or b is BLANK else a * b
+
+
+def _div(a: Any, b: Any) -> Any:
+    if a is BLANK or b is BLANK:
+        return BLANK
+    q = a.div(b)
+    return BLANK if q is None else q
+
+
+def _truth(x: Any) -> int:
+    if isinstance(x, int) and not isinstance(x, bool) and x in (FALSE, TRUE, UNKNOWN, SKIP):
+        return x
+    if x is BLANK:
+        return SKIP
+    raise ExprError("条件中出现了数值而不是比较（例如应写作 x > 0）")
+
+
+def _text_of(x: Any) -> str | None:
+    if isinstance(x, Value):
+        return None if x.blank else label_key(x.text)
+    if isinstance(x, str):
+        return label_key(x)
+    return None
+
+
+def _compare(env: Env, sym: str, a: Node, b: Node) -> int:
+    saved = env.side
+    start = len(env.leaves)
+    env.side = LEFT
+    x = a(env)
+    if isinstance(x, str):
+        env.side = RIGHT
+        y = b(env)
+        env.side = saved
+        return _compare_text(env, sym, x, y)
+    nx = to_num(x, env)
+    mid = len(env.leaves)
+    env.side = RIGHT
+    y = b(env)
+    if isinstance(y, str):
+        env.side = saved
+        return _compare_text(env, sym, x, y)
+    ny = to_num(y, env)
+    env.side = saved
+    if nx is BLANK or ny is BLANK:
+        res = SKIP
+    else:
+        ry = ny.widen(env.tolerance)
+        if sym == "=":
+            res = eq(nx, ry)
+        elif sym == "!=":
+            res = tri_not(eq(nx, ry))
+        elif sym == "<=":
+            res = le(nx, ry)
+        elif sym == "<":
+            res = lt(nx, ry)
+        elif sym == ">=":
+            res = le(ry, nx)
+        else:
+            res = lt(ry, nx)
+    if env.record:
+        known = nx is not BLANK and ny is not BLANK
+        env.compares.append(Comparison(sym, nx if known else None, ny if known else None,
+                                       env.leaves[start:mid], env.leaves[mid:], res))
+    return res
+
+
+def _compare_text(env: Env, sym: str, x: Any, y: Any) -> int:
+    tx, ty = _text_of(x), _text_of(y)
+    if env.record:
+        env.leaves.extend(v for v in (x, y) if isinstance(v, Value))
+    if sym not in ("=", "!="):
+        raise ExprError("文字只能用 = 或 != 比较")
+    if tx is None or ty is None:
+        return SKIP
+    res = TRUE if tx == ty else FALSE
+    return tri_not(res) if sym == "!=" else res

@@ -1,0 +1,89 @@
+"""Turning a rule outcome into a `Finding`: number formatting and message templates.
+
+Templates are the pack's Chinese `message:` strings with `{name}` placeholders. Only plain
+names are substituted (no attribute or index access), so a pack cannot reach into objects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..findings import Finding
+from ..model import Value
+from .rulepack import Rule
+
+_FIELD_RE = re.compile(r"\{([^{}\s]+)\}")
+_LINEBREAK_RE = re.compile(r"\s*\n\s*")  # labels wrapped in their cell ("可持续\n影响指标")
+
+
+_TEMPLATES: dict[str, list[tuple[str, str | None]]] = {}
+
+
+def _parts(template: str) -> list[tuple[str, str | None]]:
+    parts = _TEMPLATES.get(template)
+    if parts is None:
+        parts, pos = [], 0
+        for m in _FIELD_RE.finditer(template):
+            parts.append((template[pos:m.start()], m.group(1)))
+            pos = m.end()
+        parts.append((template[pos:], None))
+        _TEMPLATES[template] = parts
+    return parts
+
+
+def render(template: str, fields: Mapping[str, Any]) -> str:
+    out: list[str] = []
+    for text, name in _parts(template):
+        out.append(text)
+        if name is None:
+            continue
+        if name not in fields:
+            out.append("{" + name + "}")  # left visible so that a typo in a pack's template is noticed
+            continue
+        v = fields[name]
+        if v is not None:
+            t = str(v)
+            out.append(_LINEBREAK_RE.sub("", t) if "\n" in t else t)
+    return "".join(out)
+
+
+def fmt_number(x: float, decimals: int = 2, percent: bool = False) -> str:
+    """91.1765% style for ratios; money and counts without trailing zeros (10.29, 11, 0.5)."""
+    if percent:
+        return f"{x * 100:.{decimals}f}%"
+    s = f"{x:.{decimals}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def fmt_signed(x: float, decimals: int = 2, percent: bool = False) -> str:
+    s = fmt_number(abs(x), decimals, percent)
+    return s if s.strip("0.%") == "" else ("+" if x > 0 else "-") + s
+
+
+def shown(v: Value | None) -> str:
+    """A cell's content as the user wrote it, for messages."""
+    if v is None or v.blank:
+        return "（空）"
+    return _LINEBREAK_RE.sub("", v.text)
+
+
+def make_finding(rule: Rule, *, annex: str, sheet: str, cell: str, fields: Mapping[str, Any] | None = None,
+                 cells: Iterable[str] = (), project: str | None = None, expected: str | None = None,
+                 actual: str | None = None, diff: str | None = None, interval: str | None = None,
+                 message: str | None = None) -> Finding:
+    f: dict[str, Any] = dict(rule.message_params)
+    f.update({"expected": expected, "actual": actual, "diff": diff, "interval": interval, "cell": cell,
+              "sheet": sheet, "annex": annex, "project": project or "", "title": rule.title})
+    if fields:
+        f.update(fields)
+    others: list[str] = []
+    for c in cells:
+        if c and c != cell and c not in others:
+            others.append(c)
+    return Finding(rule=rule.id, severity=rule.severity, annex=annex, sheet=sheet, cell=cell,
+                   message=render(message or rule.message, f), title=rule.title, cells=others,
+                   expected=expected, actual=actual, diff=diff, interval=interval, project=project or None)

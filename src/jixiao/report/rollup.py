@@ -1,0 +1,366 @@
+"""The batch roll-up: one row per workbook, hits per rule, grade distribution.
+
+Written as 汇总.xlsx (sheets 汇总 / 按规则 / 统计 with bar charts), 汇总.csv (UTF-8 with BOM so
+Excel opens it) and 汇总.json, all atomically. Rows are compact `Summary` records made in the
+worker from a `FileResult`: models and findings never travel back to the parent, which keeps
+pickling cheap and the parent's memory flat over a 10,000-file batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..atomic import write_atomic, write_bytes_atomic
+from ..errors import EXIT_CLEAN, EXIT_ERRORS, EXIT_UNCHECKABLE, EXIT_WARNINGS
+from ..findings import Severity
+
+if TYPE_CHECKING:  # the model's modules are heavy to import; `--help` should not pay for them
+    from ..result import FileResult
+
+ROLLUP_STEM = "汇总"
+STATUS = {EXIT_CLEAN: "通过", EXIT_WARNINGS: "有提示", EXIT_ERRORS: "有错误", EXIT_UNCHECKABLE: "无法检查"}
+GRADES = ("优", "良", "中", "差")
+COLUMNS = ("单位", "文件", "自评总分", "复核总分", "等级", "错误数（强制）", "提示数", "信息数", "已说明提示数", "状态")
+RULE_COLUMNS = ("规则", "规则名称", "严重程度", "涉及单位数", "命中次数")
+# Score bins for the distribution chart: [lo, hi) except the last, which includes 100.
+SCORE_BINS = ((0, 60, "60分以下"), (60, 70, "60–70"), (70, 80, "70–80"), (80, 90, "80–90"), (90, 100.0001, "90–100"))
+
+
+@dataclass(slots=True)
+class Summary:
+    """What the roll-up keeps of one checked file."""
+
+    file: str  # path relative to the batch root (shown as 文件)
+    unit: str = ""  # 单位
+    self_total: float | None = None  # 自评总分 (附件二 总分 as reported)
+    review_total: float | None = None  # 复核总分 (recomputed)
+    grade: str = ""  # grade of the recomputed total (or of the reported one when not scored)
+    errors: int = 0
+    warnings: int = 0
+    infos: int = 0
+    explained: int = 0  # warnings that carry an explanation
+    exit_code: int = EXIT_CLEAN
+    failure_code: str | None = None
+    failure_message: str | None = None
+    rules: list[tuple[str, str, str, int]] = field(default_factory=list)  # (id, title, severity, hits)
+    outputs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    sha256: str | None = None  # content hash, used by the drop folder's state
+    notes: list[str] = field(default_factory=list)  # e.g. the annotated copy could not be written
+
+    @property
+    def status(self) -> str:
+        text = STATUS.get(self.exit_code, "无法检查")
+        if self.exit_code == EXIT_UNCHECKABLE and self.failure_message:
+            return f"{text}：{self.failure_message}"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status
+        d["rules"] = [list(r) for r in self.rules]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Summary:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["rules"] = [tuple(r) for r in d.get("rules", [])]
+        return cls(**known)
+
+
+def summarize(result: FileResult, file: str, *, seconds: float = 0.0) -> Summary:
+    """Reduce a FileResult to its roll-up row (runs in the worker)."""
+    s = Summary(file=file, exit_code=result.exit_code, seconds=round(seconds, 4),
+                failure_code=result.failure_code, failure_message=result.failure_message,
+                outputs=list(result.outputs))
+    s.unit = unit_name(result) or Path(file).stem
+    if not result.checked:
+        return s
+    s.errors = result.count(Severity.ERROR)
+    s.warnings = result.count(Severity.WARNING)
+    s.infos = result.count(Severity.INFO)
+    s.explained = result.count(Severity.WARNING, explained=True)
+    hits: dict[str, list[Any]] = {}
+    for f in result.findings:
+        h = hits.get(f.rule)
+        if h is None:
+            hits[f.rule] = [f.rule, f.title, f.severity.value, 1]
+        else:
+            h[3] += 1
+            if f.severity.rank > Severity(h[2]).rank:  # a rule may yield several severities
+                h[2] = f.severity.value
+    s.rules = [tuple(h) for h in hits.values()]  # type: ignore[misc]
+    s.self_total, s.review_total, s.grade = _totals(result)
+    return s
+
+
+def unit_name(result: FileResult) -> str:
+    m = result.model
+    return (m.unit_name or "").strip() if m is not None else ""
+
+
+def grade_of(total: float | None) -> str:
+    if total is None:
+        return ""
+    return "优" if total >= 90 else "良" if total >= 80 else "中" if total >= 60 else "差"
+
+
+def _num(x: Any) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, (int, float)):
+        return float(x) if math.isfinite(x) else None
+    return None
+
+
+def _totals(result: FileResult) -> tuple[float | None, float | None, str]:
+    """自评总分, 复核总分, 等级 from the score review, or from the model when scoring did not run."""
+    reported = recomputed = None
+    grade = ""
+    review = result.review
+    headline = getattr(review, "headline", None) if review is not None else None
+    if headline is not None:  # score.ScoreReview: the unit's table (附件二, else the first 附件三)
+        reported = _num(getattr(headline, "reported_total", None))
+        recomputed = _num(getattr(headline, "recomputed_total", None))
+        grade = str(getattr(headline, "grade_recomputed", "") or "")
+    elif review is not None and callable(getattr(review, "to_json", None)):
+        try:
+            d = review.to_json() or {}
+        except Exception:  # a broken review must not sink the roll-up row
+            d = {}
+        reported = _num(d.get("reported_total"))
+        recomputed = _num(d.get("recomputed_total"))
+        grade = str(d.get("recomputed_grade") or "")
+    if reported is None and result.model is not None and result.model.annex2 is not None:
+        reported = _num(result.model.annex2.indicators.total_score.number)
+    if not grade:
+        grade = grade_of(recomputed)
+    return reported, recomputed, grade
+
+
+# ----------------------------------------------------------------------------------------------
+# Accumulating rows
+# ----------------------------------------------------------------------------------------------
+
+
+class Rollup:
+    """Rows arrive in any order (from a pool); written sorted by file."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Summary] = {}
+
+    def add(self, s: Summary) -> None:
+        # Rule ids and titles repeat across thousands of rows: share one copy of each string,
+        # so the parent's memory grows by little more than the row itself.
+        s.rules = [(sys.intern(r), sys.intern(t), sys.intern(v), n) for r, t, v, n in s.rules]
+        s.grade = sys.intern(s.grade)
+        self.rows[s.file] = s  # the drop folder re-checks a changed file: the newest row wins
+
+    def remove(self, file: str) -> None:
+        self.rows.pop(file, None)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def sorted_rows(self) -> list[Summary]:
+        return [self.rows[k] for k in sorted(self.rows)]
+
+    @property
+    def exit_code(self) -> int:
+        return max((s.exit_code for s in self.rows.values()), default=EXIT_CLEAN)
+
+    def counts(self) -> dict[str, int]:
+        out = {v: 0 for v in STATUS.values()}
+        for s in self.rows.values():
+            out[STATUS.get(s.exit_code, "无法检查")] += 1
+        return out
+
+    def by_rule(self) -> list[tuple[str, str, str, int, int]]:
+        """(id, title, severity label, units hit, total hits), most widespread first."""
+        agg: dict[str, list[Any]] = {}
+        for s in self.rows.values():
+            for rule, title, sev, hits in s.rules:
+                a = agg.setdefault(rule, [rule, title, sev, 0, 0])
+                a[3] += 1
+                a[4] += hits
+                if not a[1] and title:
+                    a[1] = title
+                if Severity(sev).rank > Severity(a[2]).rank:
+                    a[2] = sev
+        rows = [(r, t, Severity(sev).label, units, hits) for r, t, sev, units, hits in agg.values()]
+        rows.sort(key=lambda x: (-x[3], -x[4], x[0]))
+        return rows
+
+    def grade_counts(self) -> dict[str, int]:
+        out = dict.fromkeys((*GRADES, "未评级"), 0)
+        for s in self.rows.values():
+            if s.exit_code == EXIT_UNCHECKABLE:
+                continue
+            out[s.grade if s.grade in out else "未评级"] += 1
+        return out
+
+    def score_bins(self) -> list[tuple[str, int]]:
+        counts = [0] * len(SCORE_BINS)
+        for s in self.rows.values():
+            if s.review_total is None:
+                continue
+            for i, (lo, hi, _) in enumerate(SCORE_BINS):
+                if lo <= s.review_total < hi:
+                    counts[i] += 1
+                    break
+        return [(label, n) for (_, _, label), n in zip(SCORE_BINS, counts, strict=True)]
+
+    # ------------------------------------------------------------------------------------------
+    def to_json(self, *, files: bool = True) -> dict[str, Any]:
+        return {
+            **({"files": [s.to_json() for s in self.sorted_rows()]} if files else {}),
+            "rules": [dict(zip(("rule", "title", "severity", "units", "hits"), r, strict=True))
+                      for r in self.by_rule()],
+            "status_counts": self.counts(),
+            "grade_counts": self.grade_counts(),
+            "exit_code": self.exit_code,
+        }
+
+    def write(self, out_dir: str | Path) -> list[Path]:
+        """Write 汇总.xlsx, 汇总.csv and 汇总.json into `out_dir`; return their paths."""
+        out = Path(out_dir)
+        rows = self.sorted_rows()
+        paths = [
+            write_atomic(out / f"{ROLLUP_STEM}.xlsx", lambda p: self._write_xlsx(p, rows)),
+            write_bytes_atomic(out / f"{ROLLUP_STEM}.csv", self.csv_bytes(rows)),
+            write_atomic(out / f"{ROLLUP_STEM}.json", lambda p: self._write_json(p, rows)),
+        ]
+        return paths
+
+    def _write_json(self, path: Path, rows: list[Summary]) -> None:
+        """The same document as `to_json`, written row by row (no 10,000-row dict in memory)."""
+        d = self.to_json(files=False)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write('{"files": [')
+            for i, s in enumerate(rows):
+                f.write(",\n " if i else "\n ")
+                f.write(json.dumps(s.to_json(), ensure_ascii=False))
+            f.write("\n]")
+            for k, v in d.items():
+                f.write(f",\n {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}")
+            f.write("\n}\n")
+
+    # ------------------------------------------------------------------------------------------
+    def csv_bytes(self, rows: list[Summary] | None = None) -> bytes:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow(COLUMNS)
+        for s in rows if rows is not None else self.sorted_rows():
+            w.writerow([csv_safe(v) for v in _row_values(s)])
+        return buf.getvalue().encode("utf-8-sig")  # BOM: Excel then reads UTF-8, not GBK
+
+    def _write_xlsx(self, path: Path, rows: list[Summary]) -> None:
+        from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Font, PatternFill
+
+        # write_only streams rows to disk: 10,000 units stay cheap in time and memory.
+        wb = Workbook(write_only=True)
+        bold = Font(bold=True)
+        head_fill = PatternFill("solid", fgColor="DDEBF7")
+        status_fill = {
+            EXIT_CLEAN: PatternFill("solid", fgColor="E2EFDA"),
+            EXIT_WARNINGS: PatternFill("solid", fgColor="FFF2CC"),
+            EXIT_ERRORS: PatternFill("solid", fgColor="F8CBAD"),
+            EXIT_UNCHECKABLE: PatternFill("solid", fgColor="D9D9D9"),
+        }
+
+        def cell(ws: Any, value: Any, *, header: bool = False, fill: Any = None) -> Any:
+            c = WriteOnlyCell(ws, value=value)
+            if isinstance(value, str):
+                c.data_type = "s"  # a unit named "=HYPERLINK(...)" stays text, never a formula
+            if header:
+                c.font, c.fill = bold, head_fill
+            elif fill is not None:
+                c.fill = fill
+            return c
+
+        ws = wb.create_sheet("汇总")
+        ws.freeze_panes = "C2"
+        for col, width in zip("ABCDEFGHIJ", (30, 48, 10, 10, 6, 12, 8, 8, 12, 40), strict=True):
+            ws.column_dimensions[col].width = width
+        ws.append([cell(ws, h, header=True) for h in COLUMNS])
+        for s in rows:
+            values = _row_values(s)
+            fill = status_fill.get(s.exit_code)
+            ws.append([cell(ws, v, fill=fill if i == len(values) - 1 else None) for i, v in enumerate(values)])
+
+        ws = wb.create_sheet("按规则")
+        for col, width in zip("ABCDE", (14, 40, 10, 12, 10), strict=True):
+            ws.column_dimensions[col].width = width
+        ws.append([cell(ws, h, header=True) for h in RULE_COLUMNS])
+        for r in self.by_rule():
+            ws.append([cell(ws, v) for v in r])
+
+        ws = wb.create_sheet("统计")
+        ws.column_dimensions["A"].width = 14
+        grades = self.grade_counts()
+        bins = self.score_bins()
+        status = self.counts()
+        ws.append([cell(ws, "等级", header=True), cell(ws, "单位数", header=True)])
+        for g, n in grades.items():
+            ws.append([cell(ws, g), n])
+        ws.append([])
+        ws.append([cell(ws, "复核总分", header=True), cell(ws, "单位数", header=True)])
+        for label, n in bins:
+            ws.append([cell(ws, label), n])
+        ws.append([])
+        ws.append([cell(ws, "状态", header=True), cell(ws, "文件数", header=True)])
+        for label, n in status.items():
+            ws.append([cell(ws, label), n])
+
+        g0, g1 = 2, 1 + len(grades)
+        b0 = g1 + 3
+        b1 = b0 + len(bins) - 1
+        ws.add_chart(_bar("等级分布（按复核总分）", "单位数", ws, g0, g1), "D1")
+        ws.add_chart(_bar("复核总分分布", "单位数", ws, b0, b1), "D17")
+        wb.save(path)
+
+
+def _bar(title: str, y_title: str, ws: Any, first: int, last: int) -> Any:
+    from openpyxl.chart import BarChart, Reference
+
+    chart = BarChart()
+    chart.type = "col"
+    chart.title = title
+    chart.y_axis.title = y_title
+    chart.legend = None
+    chart.height, chart.width = 7.5, 14
+    chart.add_data(Reference(ws, min_col=2, min_row=first, max_row=last), titles_from_data=False)
+    chart.set_categories(Reference(ws, min_col=1, min_row=first, max_row=last))
+    return chart
+
+
+def _row_values(s: Summary) -> list[Any]:
+    return [s.unit, s.file, _round(s.self_total), _round(s.review_total), s.grade,
+            s.errors, s.warnings, s.infos, s.explained, s.status]
+
+
+def _round(x: float | None) -> float | int | None:
+    if x is None:
+        return None
+    r = round(x, 2)
+    return int(r) if r == int(r) else r
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """Neutralise CSV/formula injection: text that a spreadsheet would run as a formula
+    (OWASP: leading = + - @ tab CR) gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

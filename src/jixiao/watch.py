@@ -1,0 +1,267 @@
+"""Drop folder: `check-workbook --watch INBOX --out OUTBOX`.
+
+Accountants drop workbooks into INBOX; each is checked once it has stopped changing, and its
+results (`<stem>.结果.json`, plus `<stem>.审核.xlsx` when it has findings) appear in OUTBOX,
+mirroring INBOX's sub-folders. The roll-up (汇总.xlsx/.csv/.json) in OUTBOX is rewritten
+after every file.
+
+- watchdog tells us *that* something changed; readiness is decided by polling: a file is
+  ready once its (size, mtime) has stayed the same for `settle` seconds, so a copy still in
+  progress (or an upload written in pieces) is never checked half-written.
+- Restart-safe: OUTBOX/.jixiao-state.json maps each input's relative path to the sha256 of
+  the bytes that were checked plus its roll-up row. A file whose hash is unchanged is not
+  checked again (a `touch` or a re-copy of the same bytes costs nothing), and at start-up
+  INBOX is scanned for files that arrived while the watcher was stopped.
+- SIGINT/SIGTERM stop it cleanly: the file being checked is finished, state is saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_text_atomic
+from .batch import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    Options,
+    Task,
+    WorkerPool,
+    discover,
+    is_candidate,
+    relative_name,
+    sha256_file,
+)
+from .report.rollup import Rollup, Summary
+
+STATE_FILE = ".jixiao-state.json"
+STATE_VERSION = 1
+_CHANGE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
+
+
+@dataclass(slots=True)
+class WatchResult:
+    checked: int = 0  # files checked in this run
+    skipped: int = 0  # ready files whose content was already checked (same sha256)
+    results: list[Summary] = field(default_factory=list)
+
+
+class State:
+    """OUTBOX/.jixiao-state.json: relative path -> {sha256, size, mtime_ns, summary}."""
+
+    def __init__(self, outbox: Path) -> None:
+        self.path = outbox / STATE_FILE
+        self.files: dict[str, dict[str, Any]] = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("version") == STATE_VERSION and isinstance(data.get("files"), dict):
+                self.files = data["files"]
+        except (OSError, ValueError):
+            pass  # no state yet, or a damaged one: everything is checked again
+
+    def sha256(self, rel: str) -> str | None:
+        entry = self.files.get(rel)
+        return entry.get("sha256") if entry else None
+
+    def record(self, rel: str, summary: Summary, size: int, mtime_ns: int) -> None:
+        self.files[rel] = {"sha256": summary.sha256, "size": size, "mtime_ns": mtime_ns,
+                           "summary": summary.to_json()}
+
+    def summaries(self) -> list[Summary]:
+        out = []
+        for entry in self.files.values():
+            with contextlib.suppress(TypeError, KeyError, ValueError):
+                out.append(Summary.from_json(entry["summary"]))
+        return out
+
+    def save(self) -> None:
+        write_text_atomic(self.path, json.dumps({"version": STATE_VERSION, "files": self.files},
+                                                ensure_ascii=False, indent=0))
+
+
+class _Pending:
+    """Files seen changing, with the moment their (size, mtime) last changed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.items: dict[str, tuple[tuple[int, int] | None, float]] = {}
+
+    def add(self, path: str) -> None:
+        with self.lock:
+            self.items.setdefault(path, (None, time.monotonic()))
+        self.wake.set()
+
+    def ready(self, settle: float) -> list[tuple[str, os.stat_result]]:
+        """Pop the files that have stayed unchanged for `settle` seconds."""
+        now = time.monotonic()
+        out = []
+        with self.lock:
+            for path, (sig, since) in list(self.items.items()):
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    del self.items[path]  # deleted or renamed away before it settled
+                    continue
+                new = (st.st_size, st.st_mtime_ns)
+                if new != sig:
+                    self.items[path] = (new, now)
+                elif now - since >= settle:
+                    del self.items[path]
+                    out.append((path, st))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
+    from watchdog.events import FileSystemEventHandler
+
+    out_real = os.path.realpath(outbox)
+
+    class Handler(FileSystemEventHandler):  # type: ignore[misc]
+        def on_any_event(self, event: Any) -> None:
+            if event.is_directory:
+                if event.event_type in ("created", "moved"):
+                    # A folder moved in whole: its files may raise no events of their own.
+                    target = getattr(event, "dest_path", "") or event.src_path
+                    for p in discover(target, skip_dirs=[outbox]):
+                        pending.add(str(p))
+                return
+            path = getattr(event, "dest_path", "") or event.src_path
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            if event.event_type not in _CHANGE_EVENTS:
+                return  # opened / closed_no_write fire when *we* read the file: ignore them
+            if not is_candidate(os.path.basename(path)):
+                return
+            real = os.path.realpath(path)
+            if real == out_real or real.startswith(out_real + os.sep):
+                return
+            if any(part.startswith(".") for part in Path(os.path.relpath(path, inbox)).parts[:-1]):
+                return  # hidden folders are skipped, as in batch discovery
+            pending.add(path)
+
+    return Handler()
+
+
+def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: int = 1,
+          rules: str | tuple[str, ...] | None = None, profile: str | None = None,
+          annotate: str = "auto", timeout: float = DEFAULT_TIMEOUT,
+          memory_mb: int | None = DEFAULT_MEMORY_MB, stop: threading.Event | None = None,
+          max_results: int | None = None, max_seconds: float | None = None,
+          on_result: Callable[[Summary], None] | None = None,
+          install_signals: bool = True) -> WatchResult:
+    """Watch `inbox` until `stop` is set, SIGINT/SIGTERM, `max_results` files were checked or
+    `max_seconds` passed. Returns what this run checked."""
+    from watchdog.observers import Observer
+
+    inbox = Path(inbox).resolve()
+    outbox = Path(outbox).resolve()
+    outbox.mkdir(parents=True, exist_ok=True)
+    stop = stop or threading.Event()
+    state = State(outbox)
+    rollup = Rollup()
+    for s in state.summaries():
+        rollup.add(s)
+    result = WatchResult()
+    opts = Options(root=str(inbox), out_dir=str(outbox), rules=rules, profile=profile, annotate=annotate,
+                   timeout=timeout, memory_mb=memory_mb, result_json=True, sha256=True)
+    pending = _Pending()
+    restore = _install_signal_handlers(stop, pending) if install_signals else None
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+    pool = WorkerPool(opts, jobs, chunk=1)
+    observer = None
+    try:
+        pool.start()  # before the observer thread: workers come from the forkserver anyway
+        observer = Observer()
+        observer.schedule(_make_handler(pending, inbox, outbox), str(inbox), recursive=True)
+        observer.start()
+        for p in discover(inbox, skip_dirs=[outbox]):  # what arrived while we were stopped
+            pending.add(str(p))
+        tick = max(0.05, min(0.5, settle / 4))
+        while not stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            ready = pending.ready(settle)
+            tasks = []
+            stats: dict[str, os.stat_result] = {}
+            for path, st in ready:
+                rel = relative_name(Path(path), inbox)
+                known = state.sha256(rel)
+                if known is not None:
+                    try:
+                        if sha256_file(path) == known:
+                            result.skipped += 1
+                            continue
+                    except OSError:
+                        continue
+                stats[rel] = st
+                tasks.append(Task(len(tasks), path, rel))
+            if max_results is not None:
+                tasks = tasks[: max(0, max_results - result.checked)]
+            if tasks:
+                def done(task: Task, s: Summary, stats: dict[str, os.stat_result] = stats) -> None:
+                    st = stats[task.rel]
+                    state.record(task.rel, s, st.st_size, st.st_mtime_ns)
+                    rollup.add(s)
+                    state.save()
+                    rollup.write(outbox)
+                    result.checked += 1
+                    result.results.append(s)
+                    if on_result is not None:
+                        on_result(s)
+
+                pool.run(tasks, done, stop=stop)
+            if max_results is not None and result.checked >= max_results:
+                break
+            pending.wake.wait(tick)
+            pending.wake.clear()
+    finally:
+        if observer is not None:
+            observer.stop()
+            observer.join(5)
+        pool.close()
+        if restore is not None:
+            restore()
+    return result
+
+
+def _install_signal_handlers(stop: threading.Event, pending: _Pending) -> Callable[[], None] | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        pending.wake.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):
+            previous[sig] = signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in previous.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, h)
+
+    return restore
+
+
+def print_result(s: Summary, out: Any = None) -> None:
+    out = out or sys.stdout
+    if s.failure_code:
+        print(f"无法检查 {s.file}：{s.failure_message or ''}", file=out, flush=True)
+        return
+    print(f"已检查 {s.file}：{s.status}（强制 {s.errors}，提示 {s.warnings}，信息 {s.infos}）",
+          file=out, flush=True)

@@ -1,0 +1,113 @@
+"""Worker isolation: a file that hangs or kills its worker is that file's failure only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from jixiao.batch import Options, Task, WorkerPool, check_path, run_batch
+from jixiao.errors import EXIT_UNCHECKABLE
+from jixiao.report.rollup import Summary
+from jixiao.result import FileResult
+
+
+def misbehaving_check(path: str, opts: Options) -> FileResult:
+    """Runs inside the workers (imported there by name, see Options.check)."""
+    name = Path(path).name
+    if name.startswith("hang"):
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)  # defeat the in-process alarm: only a kill helps
+        time.sleep(3600)
+    if name.startswith("crash"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if name.startswith("exit"):
+        os._exit(7)
+    if name.startswith("slow"):
+        time.sleep(30)  # ended by the in-process alarm (TimedOut), the worker survives
+    return check_path(path, opts)
+
+
+def _folder(tmp_path: Path, names: list[str]) -> list[Path]:
+    paths = []
+    for n in names:
+        p = tmp_path / n
+        p.write_bytes(b"not a workbook")
+        paths.append(p)
+    return paths
+
+
+def test_hang_and_crash_are_isolated(tmp_path: Path) -> None:
+    names = ["a1.xlsx", "hang.xlsx", "a2.xlsx", "crash.xlsx", "a3.xlsx", "exit.xlsx", "slow.xlsx"]
+    names += [f"b{i}.xlsx" for i in range(12)]
+    paths = _folder(tmp_path, names)
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), timeout=1.5, annotate="never",
+                   check="test_batch_pool:misbehaving_check")
+    got: dict[str, Summary] = {}
+    t0 = time.monotonic()
+    with WorkerPool(opts, 2, chunk=3) as pool:
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.setdefault(t.rel, s))
+        assert pool.stats.restarts >= 3  # hang, crash, exit
+    assert time.monotonic() - t0 < 60
+    assert sorted(got) == sorted(names)  # every file answered exactly once
+    assert got["hang.xlsx"].failure_code == "TIMEOUT" and "超时" in (got["hang.xlsx"].failure_message or "")
+    assert got["slow.xlsx"].failure_code == "TIMEOUT"
+    assert got["crash.xlsx"].failure_code == "CRASH" and "SIGSEGV" in (got["crash.xlsx"].failure_message or "")
+    assert got["exit.xlsx"].failure_code == "CRASH" and "7" in (got["exit.xlsx"].failure_message or "")
+    for n in names:
+        if n.startswith(("a", "b")):  # the innocent files were checked (and found not to be workbooks)
+            assert got[n].failure_code == "NOT_A_WORKBOOK", n
+        assert got[n].exit_code == EXIT_UNCHECKABLE
+
+
+def test_stop_finishes_started_files(tmp_path: Path) -> None:
+    import threading
+
+    paths = _folder(tmp_path, [f"c{i}.xlsx" for i in range(50)])
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def on_result(t: Task, s: Summary) -> None:
+        seen.append(t.rel)
+        if len(seen) == 3:
+            stop.set()
+
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path), annotate="never")
+    with WorkerPool(opts, 2, chunk=1) as pool:
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], on_result, stop=stop)
+    assert 3 <= len(seen) < 50 and len(seen) == len(set(seen))
+
+
+def test_empty_batch_writes_empty_rollup(tmp_path: Path) -> None:
+    res = run_batch([], root=tmp_path)
+    assert res.exit_code == 0 and len(res.rollup) == 0
+    assert (tmp_path / "汇总.xlsx").is_file()
+
+
+def test_blame_when_a_worker_dies() -> None:
+    """Who is blamed depends on how far the worker got with its chunk."""
+    from collections import deque
+
+    pool = WorkerPool(Options(root=".", out_dir="."), 1)
+    pool._replace = lambda slot: slot  # type: ignore[method-assign]  # no real processes here
+
+    class Slot:
+        pending: deque[Task]
+
+    def run(pending: list[Task]) -> tuple[list[str], list[tuple[str, bool]]]:
+        slot = Slot()
+        slot.pending = deque(pending)
+        queue: deque[Task] = deque()
+        blamed: list[str] = []
+        pool._fail(slot, queue, lambda t, s: blamed.append(t.rel), "CRASH", "x")  # type: ignore[arg-type]
+        return blamed, [(t.rel, t.solo) for t in queue]
+
+    def tasks(spec: str) -> list[Task]:  # "a1L": file a, chunk 1, loaded
+        return [Task(i, s[0], s[0], chunk=int(s[1]), loaded=s.endswith("L")) for i, s in enumerate(spec.split())]
+
+    # Reading c: c is blamed, a and b (read, not yet answered) and the next chunk go back.
+    assert run(tasks("a1L b1L c1 d1 e2")) == (["c"], [("a", False), ("b", False), ("d", False), ("e", False)])
+    # All read: the shared step failed, so each file of the chunk is checked alone; nobody blamed yet.
+    assert run(tasks("a1L b1L e2")) == ([], [("a", True), ("b", True), ("e", False)])
+    # A file alone in its chunk (solo) is the culprit.
+    assert run(tasks("a3L e4")) == (["a"], [("e", False)])

