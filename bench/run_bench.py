@@ -89,13 +89,22 @@ def time_read(paths: list[Path], jobs: int) -> float:
 # ------------------------------------------------------------------------------------------------
 
 
-def time_batch(paths: list[Path], jobs: int, annotate: str, out: Path) -> tuple[float, dict[str, int]]:
+def time_batch(paths: list[Path], jobs: int, annotate: str, out: Path,
+               check: str | None = None) -> tuple[float, dict[str, int]]:
     from jixiao.batch import run_batch
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    res = run_batch(paths, root=paths[0].parent, out_dir=out, jobs=jobs, annotate=annotate)
+    res = run_batch(paths, root=paths[0].parent, out_dir=out, jobs=jobs, annotate=annotate, check=check)
     return time.perf_counter() - t0, res.rollup.counts()
+
+
+def empty_check(path: str, opts: object) -> object:
+    """Runs in the workers in place of the check: what is left is the batch machinery itself
+    (dispatch, per-file messages, summaries, the roll-up)."""
+    from jixiao.result import FileResult
+
+    return FileResult(path=path)
 
 
 def warm_up(paths: list[Path], out: Path) -> None:
@@ -188,9 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{jobs:>4} {a.n / read:>10.0f} {a.n / check:>11.0f} {check / read:>10.2f} {ann_rate:>14.1f}"
               f"   (read {read:.2f} s, check {check:.2f} s; subset of {len(subset)}: check {sub_check:.2f} s,"
               f" with annotation {sub_ann:.2f} s)")
+        machinery = min(time_batch(paths, jobs, "never", out, check="run_bench:empty_check")[0]
+                        for _ in range(a.repeat))
+        print(f"       batch machinery alone (empty check): {a.n / machinery:.0f} wb/s, "
+              f"{machinery / a.n * 1000:.3f} ms per workbook")
         report[f"jobs{jobs}"] = {"read_s": read, "check_s": check, "read_wb_s": a.n / read,
                                  "check_wb_s": a.n / check, "ratio": check / read,
-                                 "annotate_wb_s": ann_rate, "statuses": checks[0][1]}
+                                 "annotate_wb_s": ann_rate, "statuses": checks[0][1],
+                                 "machinery_wb_s": a.n / machinery}
     cold = cold_cli(paths[0].parent, out, 2)
     print(f"cold CLI (`python -m jixiao DIR --jobs 2 --annotate never`, imports included): {cold:.2f} s"
           f" = {a.n / cold:.0f} wb/s")

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,11 +71,34 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / ".隐藏").mkdir()
     write_unit(d / ".隐藏" / "08_hidden.xlsx", "不应被检查")
     (d / "说明.txt").write_text("不是工作簿", encoding="utf-8")
+    _resubmitted(d / "乡镇" / "09_说明后重报.xlsx", d / "乡镇" / "02_萱洲镇人民政府.xlsx")
     return d
 
 
+def _resubmitted(target: Path, source: Path) -> None:
+    """The unit's annotated copy, every warning explained in 审核说明, submitted again."""
+    if not HAS_CHECK:
+        shutil.copyfile(source, target)
+        return
+    from jixiao.explanations import RESULT_SHEET
+    from jixiao.report.annotate import annotate
+
+    done = annotate(pipeline.check_file(source), target=target.with_suffix(".tmp.xlsx"))
+    assert done is not None
+    wb = load_workbook(done.path)
+    ws = wb[RESULT_SHEET]
+    hr = next(r for r in range(1, 40) if ws.cell(r, 1).value == "序号")
+    cols = {ws.cell(hr, c).value: c for c in range(1, 12)}
+    for r in range(hr + 1, ws.max_row + 1):
+        if ws.cell(r, cols["严重程度"]).value == "提示":
+            ws.cell(r, cols["审核说明"]).value = "已核实，情况属实"
+    wb.save(target)
+    done.path.unlink()
+
+
 EXPECTED_FILES = ["01_衡山县人民政府办公室.xlsx", "04_evil.xlsx", "05_不是表格.xlsx", "07_空文件.xls",
-                  "乡镇/02_萱洲镇人民政府.xlsx", "乡镇/03_开云镇人民政府.xlsx", "乡镇/06_截断.xlsx"]
+                  "乡镇/02_萱洲镇人民政府.xlsx", "乡镇/03_开云镇人民政府.xlsx", "乡镇/06_截断.xlsx",
+                  "乡镇/09_说明后重报.xlsx"]
 BROKEN = {"05_不是表格.xlsx", "07_空文件.xls", "乡镇/06_截断.xlsx"}
 
 
@@ -105,7 +129,7 @@ def test_cli_batch_over_folder(folder: Path, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "jixiao", str(folder), "--out", str(out), "--jobs", "2"],
                           capture_output=True, text=True, encoding="utf-8", env=env, timeout=300)
     assert proc.returncode == EXIT_UNCHECKABLE, proc.stderr  # worst over the batch: broken files
-    assert "共检查 7 个文件" in proc.stdout
+    assert "共检查 8 个文件" in proc.stdout
     assert _hashes(folder) == before  # inputs untouched, nothing written next to them
 
     rows = _csv_rows(out / "汇总.csv")
@@ -124,7 +148,12 @@ def test_cli_batch_over_folder(folder: Path, tmp_path: Path) -> None:
                "rules": sorted(tuple(r) for r in json_rows[rel]["rules"])}
         assert got == want, rel
         assert row["自评总分"] == "90"  # 附件二 总分 as reported
+        assert row["复核总分"] and row["等级"] in ("优", "良", "中", "差")
     assert by_file["乡镇/02_萱洲镇人民政府.xlsx"]["单位"] == "萱洲镇人民政府"
+    if HAS_CHECK:  # the explained warnings of the resubmitted copy count as explained
+        again, first = by_file["乡镇/09_说明后重报.xlsx"], by_file["乡镇/02_萱洲镇人民政府.xlsx"]
+        assert int(again["已说明提示数"]) == int(first["提示数"]) > 0
+        assert int(first["已说明提示数"]) == 0
 
     wb = load_workbook(out / "汇总.xlsx")
     assert [c.value for c in wb["汇总"]["B"]][1:] == EXPECTED_FILES

@@ -133,3 +133,30 @@ def test_cli_on_mutations(tmp_path: Path, mutator: str, rnd: object) -> None:
     assert "Traceback" not in both, both[-2000:]
     assert both.strip(), "no message at all"
     assert src.read_bytes() == data  # the input is never touched
+
+
+# Seeds of bench/fuzz_run.py that once crashed or hung the process, with what they found.
+# Each runs in a child process: a regression must fail the test, not kill the test session.
+REGRESSIONS = {
+    15: "OLE sector chain loop: calamine grew a buffer until the process aborted",
+    128: "OLE sector chain loop (as 15)",
+    177: "OLE sector chain loop (as 15)",
+    2431: "xls DIMENSIONS record with 1.5 billion rows: calamine reserved 538 GB and aborted",
+    5448: "sharedStrings uniqueCount of 682 million: calamine reserved 16 GB and aborted",
+    6667: "short BIFF record: Rust panic (caught), its message printed on stderr",
+    12456: "ODS content.xml ending inside open elements: calamine looped forever",
+}
+
+
+@pytest.mark.parametrize("seed", sorted(REGRESSIONS))
+def test_fuzz_regressions(seed: int) -> None:
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import fuzz_run as f\n"
+            "c = f.build_corpus(); name, data = f.mutation(int(sys.argv[2]), c)\n"
+            "out = f.run_input(data, f.Stages(c))\n"
+            "print(out.status, out.detail)")
+    env = {**os.environ, "RUST_BACKTRACE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "bench"), str(seed)], capture_output=True,
+                          text=True, encoding="utf-8", timeout=60, env=env, cwd=ROOT)
+    assert proc.returncode == 0, f"{REGRESSIONS[seed]}: exit {proc.returncode}\n{proc.stderr[-1500:]}"
+    assert proc.stdout.split()[0] in ("ok", "refused"), proc.stdout
+    assert "panicked" not in proc.stderr

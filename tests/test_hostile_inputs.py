@@ -373,6 +373,9 @@ def test_formula_without_cached_value_is_reported(tmp_path: Path) -> None:
     proc = run_cli("--dump", p)
     assert "FORMULA_NO_VALUE" in proc.stdout and "B4" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+    proc = run_cli(p, "--out", tmp_path / "out")  # the console report shows the notice too
+    shown = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "B4" in ln and "公式" in ln]
+    assert shown, proc.stdout[-3000:]
 
 
 def test_formula_scan_details() -> None:

@@ -126,3 +126,19 @@ def test_cli_watch_stops_on_sigterm(tmp_path: Path) -> None:
     assert "已检查 a.xlsx" in out
     assert "已停止" in err
     assert (outbox / STATE_FILE).is_file()
+
+
+def test_outbox_may_be_the_inbox(tmp_path: Path) -> None:
+    """Results next to the inputs: our own outputs are never taken for new inputs."""
+    box = tmp_path / "共用"
+    box.mkdir()
+    t, holder = _run_in_thread(inbox=box, outbox=box, settle=0.5, jobs=1, timeout=30, install_signals=False,
+                               max_seconds=12)
+    time.sleep(0.3)
+    (box / "a.xlsx").write_bytes(EXAMPLE.read_bytes())
+    t.join(60)
+    res = holder["result"]
+    assert [s.file for s in res.results] == ["a.xlsx"]  # type: ignore[attr-defined]
+    assert (box / "a.结果.json").is_file() and (box / "汇总.xlsx").is_file()
+    rollup = json.loads((box / "汇总.json").read_text(encoding="utf-8"))
+    assert [f["file"] for f in rollup["files"]] == ["a.xlsx"]

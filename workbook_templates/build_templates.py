@@ -694,6 +694,38 @@ def _setup_sheet(ws, title: str) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
 
+def fit_row_heights(ws, line_points: float = 14.5) -> None:
+    """Give wrapped text the row height it needs, as a filled template has.
+
+    Excel and LibreOffice do not grow rows when opening a file, so long texts would overlap.
+    CJK characters count as two width units; merged cells share their height over their rows.
+    """
+    spans = {(m.min_row, m.min_col): m for m in ws.merged_cells.ranges}
+    need: dict[int, float] = {}
+    for row in ws.iter_rows():
+        for cell in row:
+            if not isinstance(cell.value, str) or type(cell).__name__ == "MergedCell":
+                continue
+            m = spans.get((cell.row, cell.column))
+            c0, c1, r0, r1 = (m.min_col, m.max_col, m.min_row, m.max_row) if m else (
+                cell.column, cell.column, cell.row, cell.row)
+            width = sum(ws.column_dimensions[get_column_letter(c)].width or 8.43 for c in range(c0, c1 + 1))
+            lines = sum(max(1, -(-_display_width(part) // max(int(width) - 1, 1)))
+                        for part in cell.value.split("\n"))
+            per_row = lines * line_points / (r1 - r0 + 1)
+            if r0 == r1 or per_row > line_points:
+                for r in range(r0, r1 + 1):
+                    need[r] = max(need.get(r, 0.0), per_row)
+    for r, points in need.items():
+        current = ws.row_dimensions[r].height
+        if points > (current or 15):
+            ws.row_dimensions[r].height = round(points, 1)
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
 def save_deterministic(wb: Workbook, path: str | Path) -> Path:
     """Save ``wb`` so that rebuilding gives identical bytes.
 
@@ -736,6 +768,8 @@ def build_example(path: str | Path) -> Path:
     ws = wb.create_sheet()
     _setup_sheet(ws, "附件三")
     write_annex3(ws)
+    for sheet in wb.worksheets:
+        fit_row_heights(sheet)
     return save_deterministic(wb, path)
 
 
@@ -753,6 +787,7 @@ def build_templates(dirpath: str | Path) -> list[Path]:
         ws = wb.active
         _setup_sheet(ws, sheet)
         writer(ws, filled=False)
+        fit_row_heights(ws)
         out.append(save_deterministic(wb, dirpath / name))
     out.append(build_example(dirpath / FILE_EXAMPLE))
     return out

@@ -131,13 +131,18 @@ def load_one(path: str) -> tuple[WorkbookModel, dict[tuple[str, str, str], str]]
     """Stage 1 for one file, as `pipeline.check_file` does it: read -> model, plus the 审核说明
     of a resubmitted annotated copy. Raises `CannotCheck`."""
     from . import pipeline
-    from .explanations import read_explanations, without_report_sheets
+    from .explanations import read_explanations, report_sheet_kind, without_report_sheets
     from .locate import locate
     from .read import read_path
 
     grid = read_path(path)
-    explanations = read_explanations(grid)
-    return pipeline._model(locate(without_report_sheets(grid))), explanations
+    explanations: dict[tuple[str, str, str], str] = {}
+    # Same result as check_file's two calls, with one header scan per sheet in the usual case:
+    # 审核说明 live only in our own 审核结果 sheet, so a workbook without one has none.
+    if any(report_sheet_kind(s) is not None for s in grid.sheets):
+        explanations = read_explanations(grid)
+        grid = without_report_sheets(grid)
+    return pipeline._model(locate(grid)), explanations
 
 
 @functools.lru_cache(maxsize=8)
@@ -424,6 +429,16 @@ def _optional_modules() -> list[str]:
     return out
 
 
+def prestart() -> None:
+    """Start the forkserver now: it imports the pipeline (~1 s) while the caller does other work."""
+    _quiet_blas()
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with contextlib.suppress(OSError, ValueError):
+            forkserver.ensure_running()
+
+
 def _quiet_blas() -> None:
     """One BLAS thread per worker: workers are the parallelism; set before numpy loads."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -647,13 +662,13 @@ def run_batch(paths: Sequence[str | Path], *, root: str | Path, out_dir: str | P
               profile: str | None = None, annotate: str = "auto",
               timeout: float = DEFAULT_TIMEOUT, memory_mb: int | None = DEFAULT_MEMORY_MB,
               write_rollup: bool = True, progress: bool = False, chunk: int | None = None,
-              on_result: Callable[[Summary], None] | None = None) -> BatchResult:
+              on_result: Callable[[Summary], None] | None = None, check: str | None = None) -> BatchResult:
     """Check `paths` (found under `root`) in a process pool and write the roll-up."""
     t0 = time.perf_counter()
     root = Path(root)
     out = Path(out_dir) if out_dir is not None else root
     opts = Options(root=str(root), out_dir=str(out), rules=rules, profile=profile, annotate=annotate,
-                   timeout=timeout, memory_mb=memory_mb)
+                   timeout=timeout, memory_mb=memory_mb, check=check)
     tasks = [Task(i, str(p), relative_name(Path(p), root)) for i, p in enumerate(paths)]
     rollup = Rollup()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
@@ -779,6 +794,7 @@ def cli_main(args: Any) -> int:
     profile = getattr(args, "profile", None)
     annotate = getattr(args, "annotate", "auto") or "auto"
     memory = getattr(args, "memory_limit", DEFAULT_MEMORY_MB) or None
+    prestart()  # the workers' imports overlap with what follows
     problem = _pack_problem(rules, profile)  # refuse a bad pack once, not once per file
     if problem:
         print(problem, file=sys.stderr)

@@ -1,23 +1,30 @@
 """Stage 1, read: workbook bytes -> cell grid with merged ranges.
 
 The format is taken from the content, never from the file name. python-calamine does the
-parsing: it is fast, reads .xls/.ods too, never evaluates formulas or runs macros, and refuses
-XML entities. Before calamine sees a file, a cheap pre-scan refuses what would hurt:
+parsing: it is fast, reads .xls/.ods too, never evaluates formulas, fetches links or runs
+macros, and refuses XML entities. But it trusts sizes written in the file: several of them
+make it allocate without bound, and a failed allocation in Rust aborts the whole process —
+no ``except`` can catch that. So before calamine sees a file, a cheap pre-scan refuses:
 
-- zip bombs, from the zip directory alone (declared sizes, ratio, member count);
+- zip bombs, from the zip directory alone (declared sizes, ratio, member count, duplicate
+  names); both zip readers stop at a member's declared size, so the directory can be trusted;
 - XML entity declarations (billion laughs, XXE) in any zip member;
-- sheets whose used range is absurdly large. calamine allocates the whole rectangle of a
-  sheet at once (about 32 bytes per cell), so one value at XFD1048576 makes it request
-  512 GB and abort the process — a Rust abort that no ``except`` can catch. The pre-scan
-  finds the last row and column holding a value (xlsx XML, ods repeats, xls BIFF records)
-  and refuses the file before calamine allocates anything.
+- sheets whose used range is absurdly large: calamine allocates a sheet's whole rectangle
+  (~32 bytes per cell), so one value at XFD1048576 asks for 512 GB. The pre-scan finds the
+  last row and column holding a value (xlsx cell XML, ods repeat counts, xls BIFF records);
+- a shared-string count that lies (calamine reserves 24 bytes per declared string);
+- .xls containers calamine cannot follow safely: looping or truncated OLE sector chains,
+  impossible DIMENSIONS records.
 
-Every failure is a `CannotCheck` subclass with a Chinese message.
+Rust panics become exceptions (pyo3) and their English output on stderr is held back.
+Every failure is a `CannotCheck` subclass with a Chinese message; text taken from the file
+(sheet and member names) is passed through `safety.printable` before it is shown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -44,9 +51,9 @@ from .errors import (
     TooLarge,
     UnsafeWorkbook,
 )
+from .safety import printable
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-ZIP_MAGIC = b"PK\x03\x04"
 
 # Limits: generous for real forms (a few hundred rows, a few pasted photos), far below what
 # hurts the machine.
@@ -227,7 +234,7 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
         # Two members with one name: our checks and calamine could each read a different one.
         key = info.filename.replace("\\", "/").lower()
         if key in seen:
-            raise UnsafeWorkbook(f"压缩包内有重名成员 {info.filename}，疑似恶意构造，已拒绝读取")
+            raise UnsafeWorkbook(f"压缩包内有重名成员 {printable(info.filename, 80)}，疑似恶意构造，已拒绝读取")
         seen.add(key)
     return zf
 
@@ -249,7 +256,7 @@ def check_zip_limits(zf: zipfile.ZipFile) -> None:
                 f"压缩包解压后超过 {MAX_UNCOMPRESSED_TOTAL // (1024 * 1024)} MB，疑似压缩炸弹，已拒绝读取"
             )
         if info.file_size > RATIO_MIN_SIZE and info.file_size > MAX_MEMBER_RATIO * max(info.compress_size, 1):
-            raise UnsafeWorkbook(f"压缩包成员 {info.filename} 压缩比异常，疑似压缩炸弹，已拒绝读取")
+            raise UnsafeWorkbook(f"压缩包成员 {printable(info.filename, 80)} 压缩比异常，疑似压缩炸弹，已拒绝读取")
 
 
 # --- pre-scan -------------------------------------------------------------------------------
@@ -280,6 +287,7 @@ def prescan(data: bytes, kind: str) -> dict[str, set[tuple[int, int]]]:
             if sheet is not None and found:
                 blanks.setdefault(sheet, found)
         else:
+            _check_well_formed(body, info.filename)
             _scan_ods_part(body)
     return blanks
 
@@ -292,11 +300,11 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: int | None = 
         return zf.read(info)
     except RuntimeError:  # zipfile: "File ... is encrypted, password required"
         # Excel/WPS never encrypt zip members (a password turns the file into an OLE container)
-        raise EncryptedWorkbook(f"压缩包成员 {info.filename} 设有 zip 密码（不是 Excel/WPS 的加密方式），无法读取") from None
+        raise EncryptedWorkbook(f"压缩包成员 {printable(info.filename, 80)} 设有 zip 密码（不是 Excel/WPS 的加密方式），无法读取") from None
     except NotImplementedError:
-        raise CorruptWorkbook(f"压缩包成员 {info.filename} 使用了不支持的压缩方式，无法读取") from None
+        raise CorruptWorkbook(f"压缩包成员 {printable(info.filename, 80)} 使用了不支持的压缩方式，无法读取") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, OverflowError):
-        raise CorruptWorkbook(f"工作簿已损坏：压缩包成员 {info.filename} 的数据无法解压（文件可能不完整）") from None
+        raise CorruptWorkbook(f"工作簿已损坏：压缩包成员 {printable(info.filename, 80)} 的数据无法解压（文件可能不完整）") from None
 
 
 def _looks_like_xml(body: bytes) -> bool:
@@ -315,7 +323,7 @@ def _refuse_entities(body: bytes, member: str, *, strict: bool) -> None:
     for mark, encoded in _ENTITY_MARKS:
         if encoded in body and (strict or mark == "<!ENTITY"):
             raise UnsafeWorkbook(
-                f"工作簿的 {member} 含 XML 实体/DTD 声明（{mark}），这是恶意文件常用的手法，已拒绝读取"
+                f"工作簿的 {printable(member, 80)} 含 XML 实体/DTD 声明（{mark}），这是恶意文件常用的手法，已拒绝读取"
             )
 
 
@@ -334,13 +342,25 @@ def _check_shared_strings(xml: bytes, member: str) -> None:
     if u is None or int(u.group(1)) <= MAX_DECLARED_STRINGS:
         return
     if int(u.group(1)) > xml.count(b"<si") + xml.count(b":si"):  # claims more strings than it holds
-        raise CorruptWorkbook(f"工作簿的共享字符串表 {member} 声明的字符串数量（{int(u.group(1)):,}）与内容不符，"
+        raise CorruptWorkbook(f"工作簿的共享字符串表 {printable(member, 80)} 声明的字符串数量（{int(u.group(1)):,}）与内容不符，"
                               "文件已损坏或被恶意构造，已拒绝读取")
 
 
 _XLSX_TAG_RE = re.compile(rb"<(/?)(?:[A-Za-z_][\w.\-]*:)?(row|c|v|is|f)(?=[\s/>])([^>]*)>")
 _ATTR_R_RE = re.compile(rb"(?:^|\s)r\s*=\s*[\"']([A-Za-z]*)(\d+)[\"']")
 _ATTR_T_RE = re.compile(rb"(?:^|\s)t\s*=\s*[\"']([A-Za-z]+)[\"']")
+
+
+# addressed mode: <row> and empty self-closing <c/> are never needed, so the regex skips them
+_ADDRESSED_TAG_RE = re.compile(
+    rb"<(/?)(?:[A-Za-z_][\w.\-]*:)?(c(?=[\s/>])(?![^>]*/>)|v(?=[\s/>])|is(?=[\s/>])|f(?=[\s/>]))([^>]*)>")
+_ANY_C_RE = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?c[\s/>]")
+_ADDRESSED_C_RE = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?c\s+r\s*=\s*[\"'][A-Za-z]+\d+[\"']")
+
+
+@functools.lru_cache(maxsize=4096)
+def _col_index_bytes(letters: bytes) -> int:
+    return _col_index(letters.decode("ascii").upper())
 
 
 _PLAIN_C_RE = re.compile(rb"<c[\s/>]")
@@ -382,6 +402,9 @@ def _scan_xlsx_part(xml: bytes, label: str) -> set[tuple[int, int]]:
     if _plainly_within_limits(xml):  # the usual file: no formula, every cell addressed (issue 6 speed)
         return out
     limits = _Extent(label)
+    # When every cell carries its own address, an empty self-closing cell neither holds a value
+    # nor moves another cell, and <row> numbers are not needed: the scan skips both.
+    addressed = len(_ANY_C_RE.findall(xml)) == len(_ADDRESSED_C_RE.findall(xml))
     row = -1
     col = -1
     cells = 0
@@ -389,7 +412,7 @@ def _scan_xlsx_part(xml: bytes, label: str) -> set[tuple[int, int]]:
     r = c = 0
     has_value = has_formula = cached = False
     cell_type = b""
-    for m in _XLSX_TAG_RE.finditer(xml):
+    for m in (_ADDRESSED_TAG_RE if addressed else _XLSX_TAG_RE).finditer(xml):
         closing, name, attrs = m.group(1), m.group(2), m.group(3)
         self_closing = attrs.endswith(b"/")
         if name == b"c":
@@ -401,10 +424,13 @@ def _scan_xlsx_part(xml: bytes, label: str) -> set[tuple[int, int]]:
             cells += 1
             if cells > MAX_CELL_ELEMENTS:
                 raise TooLarge(f"{_where(label)}包含超过 {MAX_CELL_ELEMENTS:,} 个单元格，远超自评表的合理范围，已拒绝读取")
+            if addressed and self_closing:
+                in_cell = False
+                continue
             ref = _ATTR_R_RE.search(attrs)
             if ref is not None:
                 r = int(ref.group(2)) - 1
-                c = _col_index(ref.group(1).decode("ascii").upper()) if ref.group(1) else col + 1
+                c = _col_index_bytes(ref.group(1)) if ref.group(1) else col + 1
             else:
                 r, c = max(row, 0), col + 1
             col = c
@@ -494,6 +520,26 @@ def _resolve_target(target: str) -> str:
     t = target.replace("\\", "/")
     t = t[1:] if t.startswith("/") else t if t.startswith("xl/") else "xl/" + t
     return os.path.normpath(t).replace("\\", "/")
+
+
+def _check_well_formed(xml: bytes, member: str) -> None:
+    """calamine's ODS reader loops forever when content.xml ends inside open elements (found
+    by the fuzz run, seed 12456), so ODS content must be complete XML before it gets there.
+    expat parses without building a tree; DTDs and entities are refused, not expanded."""
+    import xml.parsers.expat as expat
+
+    def forbid(*_: object) -> None:
+        raise UnsafeWorkbook(f"工作簿的 {printable(member, 80)} 含 XML 实体/DTD 声明，这是恶意文件常用的手法，已拒绝读取")
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = forbid
+    parser.EntityDeclHandler = forbid
+    parser.ExternalEntityRefHandler = forbid  # type: ignore[assignment]
+    try:
+        parser.Parse(xml, True)
+    except expat.ExpatError as exc:
+        raise CorruptWorkbook(f"工作簿的 {printable(member, 80)} 不是完整的 XML（{printable(exc, 80)}），"
+                              "文件已损坏或不完整，无法读取") from None
 
 
 _ODS_TAG_RE = re.compile(rb"<(/?)table:(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*)>")
@@ -755,7 +801,7 @@ def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[in
         if 0 <= r0 <= r1 and 0 <= c0 <= c1 and (r0, c0) != (r1, c1):
             covered += (r1 - r0 + 1) * (c1 - c0 + 1)
             if covered > MAX_MERGED_CELLS:
-                raise TooLarge(f"工作表「{name}」的合并单元格范围异常庞大（超过 {MAX_MERGED_CELLS:,} 个单元格），"
+                raise TooLarge(f"工作表「{printable(name, 60)}」的合并单元格范围异常庞大（超过 {MAX_MERGED_CELLS:,} 个单元格），"
                                "文件已损坏或被恶意构造，已拒绝读取")
             merges.append((r0, c0, r1, c1))
     return Sheet(name=name, rows=rows, merges=merges, formula_blanks=formula_blanks)
@@ -770,7 +816,7 @@ def _check_text(sheets: list[Sheet]) -> None:
                     total += len(v)
                     if len(v) > MAX_CELL_CHARS:
                         raise TooLarge(
-                            f"工作表「{sheet.name}」单元格 {_a1(r, c)} 的文字长达 {len(v):,} 字，超过 Excel 单元格上限"
+                            f"工作表「{printable(sheet.name, 60)}」单元格 {_a1(r, c)} 的文字长达 {len(v):,} 字，超过 Excel 单元格上限"
                             f"（{MAX_CELL_CHARS:,} 字），文件不是由 Excel/WPS 正常保存的，已拒绝读取")
     if total > MAX_TOTAL_CHARS:
         raise TooLarge(f"工作簿的文字总量达 {total:,} 字，远超自评表的合理范围，已拒绝读取")
@@ -873,8 +919,8 @@ def _too_big_file(size: int) -> str:
 
 def _where(label: str) -> str:
     if label.startswith("sheet:"):
-        return f"工作表「{label[6:]}」"
-    return f"工作簿部件 {label} " if label else "工作表"
+        return f"工作表「{printable(label[6:], 60)}」"
+    return f"工作簿部件 {printable(label, 80)} " if label else "工作表"
 
 
 def _too_big_sheet(label: str, rows: int, cols: int) -> str:
@@ -915,4 +961,4 @@ def _unescape(s: str) -> str:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:120]
+    return printable(text, 120)  # calamine quotes file content in its messages

@@ -1,10 +1,10 @@
 """Safety helpers for writing outputs and for running one file under limits.
 
-Output names
+Output names and printed text
     `safe_filename(name)` turns text taken from a cell (a unit or project name) into one
     harmless file-name component; `safe_output_path(folder, name, suffix)` joins it to the
     output folder and proves the result stays inside. Never put cell text into a path any
-    other way.
+    other way. `printable(text)` makes cell or sheet text safe to print on a terminal.
 
 Per-file limits for batch workers (POSIX; on Windows only the time limit applies)
     Pick one of:
@@ -84,6 +84,28 @@ def safe_filename(name: object, *, default: str = "未命名", max_bytes: int = 
     if _RESERVED.match(text):
         text = "_" + text
     return text
+
+
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: object, limit: int | None = None) -> str:
+    """Text from a workbook made safe to print on a terminal: control characters (ESC
+    sequences could clear the screen or retitle the window) and bidi overrides (which can make
+    text read backwards) are shown as escapes; line breaks become spaces. `limit` cuts long
+    text with "…"."""
+    out = []
+    for ch in "" if text is None else str(text):
+        if ch in "\r\n\t":
+            out.append(" ")
+        elif unicodedata.category(ch) == "Cc" or ch in _BIDI:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    result = "".join(out)
+    if limit is not None and len(result) > limit:
+        result = result[: max(limit - 1, 0)] + "…"
+    return result
 
 
 def _truncate_utf8(text: str, max_bytes: int) -> str:

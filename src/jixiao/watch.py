@@ -41,7 +41,7 @@ from .batch import (
     relative_name,
     sha256_file,
 )
-from .report.rollup import Rollup, Summary
+from .report.rollup import ROLLUP_STEM, Rollup, Summary
 
 STATE_FILE = ".jixiao-state.json"
 STATE_VERSION = 1
@@ -128,6 +128,7 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
     from watchdog.events import FileSystemEventHandler
 
     out_real = os.path.realpath(outbox)
+    in_real = os.path.realpath(inbox)
 
     class Handler(FileSystemEventHandler):  # type: ignore[misc]
         def on_any_event(self, event: Any) -> None:
@@ -135,7 +136,7 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
                 if event.event_type in ("created", "moved"):
                     # A folder moved in whole: its files may raise no events of their own.
                     target = getattr(event, "dest_path", "") or event.src_path
-                    for p in discover(target, skip_dirs=[outbox]):
+                    for p in discover(target, skip_dirs=[outbox] if out_real != in_real else []):
                         pending.add(str(p))
                 return
             path = getattr(event, "dest_path", "") or event.src_path
@@ -146,8 +147,8 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
             if not is_candidate(os.path.basename(path)):
                 return
             real = os.path.realpath(path)
-            if real == out_real or real.startswith(out_real + os.sep):
-                return
+            if out_real != in_real and real.startswith(out_real + os.sep):
+                return  # our own outputs (when OUTBOX is inside INBOX)
             if any(part.startswith(".") for part in Path(os.path.relpath(path, inbox)).parts[:-1]):
                 return  # hidden folders are skipped, as in batch discovery
             pending.add(path)
@@ -174,6 +175,8 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
     rollup = Rollup()
     for s in state.summaries():
         rollup.add(s)
+    if len(rollup) and not (outbox / f"{ROLLUP_STEM}.xlsx").exists():
+        rollup.write(outbox)  # e.g. deleted by hand while the watcher was stopped
     result = WatchResult()
     opts = Options(root=str(inbox), out_dir=str(outbox), rules=rules, profile=profile, annotate=annotate,
                    timeout=timeout, memory_mb=memory_mb, result_json=True, sha256=True)
@@ -187,7 +190,8 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
         observer = Observer()
         observer.schedule(_make_handler(pending, inbox, outbox), str(inbox), recursive=True)
         observer.start()
-        for p in discover(inbox, skip_dirs=[outbox]):  # what arrived while we were stopped
+        skip = [outbox] if outbox != inbox else []
+        for p in discover(inbox, skip_dirs=skip):  # what arrived while we were stopped
             pending.add(str(p))
         tick = max(0.05, min(0.5, settle / 4))
         while not stop.is_set():
