@@ -138,35 +138,56 @@ def a1(r: int, c: int) -> str:
     return f"{letters}{r + 1}"
 
 
+class SheetLabels:
+    """Every text cell of a sheet, folded once: (row, col) -> label key, in row-major order."""
+
+    def __init__(self, sheet: Sheet) -> None:
+        self.sheet = sheet
+        self.keys: dict[tuple[int, int], str] = {}
+        self.by_row: dict[int, list[tuple[int, str]]] = {}
+        covered = sheet.is_covered
+        for r, row in enumerate(sheet.rows):
+            cells = None
+            for c, v in enumerate(row):
+                # calamine gives "" for empty cells: the truthiness test skips them cheaply
+                if v and type(v) is str and not covered(r, c):
+                    k = label_key(v)
+                    if k:
+                        self.keys[(r, c)] = k
+                        if cells is None:
+                            cells = self.by_row[r] = []
+                        cells.append((c, k))
+
+
 class Region:
     """The rows of one sheet that belong to one annex, with label lookups."""
 
-    def __init__(self, sheet: Sheet, top: int, bottom: int) -> None:
-        self.sheet, self.top, self.bottom = sheet, top, bottom
-        self._keys: dict[tuple[int, int], str] = {}
-        self._by_row: dict[int, list[str]] = {}
-        for r in range(top, min(bottom, sheet.height)):
-            for c, v in enumerate(sheet.rows[r]):
-                if isinstance(v, str) and v.strip() and not sheet.is_covered(r, c):
-                    k = label_key(v)
-                    self._keys[(r, c)] = k
-                    self._by_row.setdefault(r, []).append(k)
+    def __init__(self, labels: SheetLabels, top: int, bottom: int) -> None:
+        self.sheet, self.top, self.bottom = labels.sheet, top, bottom
+        self._labels = labels
+        self._keys = labels.keys
+        self._rows = [r for r in sorted(labels.by_row) if top <= r < bottom]
 
     def cells(self) -> Iterator[tuple[int, int, str]]:
-        for (r, c), k in self._keys.items():
-            yield r, c, k
+        for r in self._rows:
+            for c, k in self._labels.by_row[r]:
+                yield r, c, k
+
+    def row_cells(self, r: int) -> list[tuple[int, str]]:
+        return self._labels.by_row.get(r, []) if self.top <= r < self.bottom else []
 
     def row_keys(self, r: int) -> list[str]:
-        return self._by_row.get(r, [])
+        return [k for _, k in self.row_cells(r)]
 
     def key(self, r: int, c: int) -> str:
+        if not self.top <= r < self.bottom:
+            return ""
         return self._keys.get(self.sheet.origin(r, c), "")
 
     def find(self, names: tuple[str, ...], *, start: bool = False, after: int = -1) -> tuple[int, int] | None:
-        for (r, c), k in self._keys.items():
-            if r <= after:
-                continue
-            if k in names or (start and any(k.startswith(n) for n in names)):
+        """The first cell (row-major) whose label is one of `names` (or starts with one)."""
+        for r, c, k in self.cells():
+            if r > after and (k in names or (start and k.startswith(names))):
                 return r, c
         return None
 
@@ -190,10 +211,7 @@ class Region:
 
     def header_columns(self, r: int, spec: dict[str, tuple[str, ...]]) -> dict[str, int]:
         cols: dict[str, int] = {}
-        for c in range(self.sheet.width):
-            k = self._keys.get((r, c))
-            if not k:
-                continue
+        for c, k in self.row_cells(r):
             for name, syns in spec.items():
                 if name not in cols and _matches(k, syns):
                     cols[name] = c
@@ -201,38 +219,39 @@ class Region:
         return cols
 
 
+_HEADER_SUFFIX = re.compile(r"\((A|B|B/A|万元|%)\)$")
+
+
 def _matches(key: str, synonyms: tuple[str, ...]) -> bool:
-    k = re.sub(r"\((A|B|B/A|万元|%)\)$", "", key)
-    return key in synonyms or k in synonyms
+    return key in synonyms or _HEADER_SUFFIX.sub("", key) in synonyms
 
 
 def locate(grid: Grid) -> Located:
     annexes: list[LocatedAnnex] = []
     blanks: list[CellRef] = []
     for sheet in grid.sheets:
-        for kind, top, bottom in _annex_regions(sheet):
-            region = Region(sheet, top, bottom)
-            annexes.append(_LOCATORS[kind](region))
+        labels = SheetLabels(sheet)
+        for kind, top, bottom in _annex_regions(labels):
+            annexes.append(_LOCATORS[kind](Region(labels, top, bottom)))
         for r, c in sorted(sheet.formula_blanks):
             blanks.append(CellRef(sheet.name, r, c, None, True))
     return Located(source=grid.source, annexes=annexes, formula_blanks=blanks)
 
 
-def _annex_regions(sheet: Sheet) -> list[tuple[str, int, int]]:
+def _annex_regions(labels: SheetLabels) -> list[tuple[str, int, int]]:
     anchors: list[tuple[int, str]] = []
-    for r, row in enumerate(sheet.rows):
-        for v in row:
-            if isinstance(v, str) and 6 <= len(v) <= 80:
-                kind = _title_kind(label_key(v))
-                if kind:
-                    anchors.append((r, kind))
-                    break
+    for r, cells in labels.by_row.items():
+        for _, k in cells:
+            kind = _title_kind(k) if 6 <= len(k) <= 80 else None
+            if kind:
+                anchors.append((r, kind))
+                break
     if not anchors:
-        anchors = _signature_anchors(sheet)
+        anchors = _signature_anchors(labels)
     anchors.sort()
     out = []
     for i, (r, kind) in enumerate(anchors):
-        bottom = anchors[i + 1][0] if i + 1 < len(anchors) else sheet.height
+        bottom = anchors[i + 1][0] if i + 1 < len(anchors) else labels.sheet.height
         out.append((kind, r, bottom))
     return out
 
@@ -247,16 +266,12 @@ def _title_kind(key: str) -> str | None:
     return None
 
 
-def _signature_anchors(sheet: Sheet) -> list[tuple[int, str]]:
+def _signature_anchors(labels: SheetLabels) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
-    for r, row in enumerate(sheet.rows):
-        for v in row:
-            if not isinstance(v, str):
-                continue
-            k = label_key(v)
-            for kind, sigs in ANNEX_SIGNATURES.items():
-                if any(k.startswith(s) for s in sigs):
-                    found.append((max(r - 1, 0), kind))
+    for (r, _), k in labels.keys.items():
+        for kind, sigs in ANNEX_SIGNATURES.items():
+            if k.startswith(sigs):
+                found.append((max(r - 1, 0), kind))
     # one anchor per annex start: drop 经费控制情况 when 财政供养人员情况 opened the same annex
     out: list[tuple[int, str]] = []
     for r, kind in sorted(found):
@@ -484,7 +499,8 @@ def _indicators(region: Region, ann: LocatedAnnex) -> int:
     label_cols = [c for n, c in cols.items() if n in ("一级指标", "二级指标", "三级指标")]
     left = min([*label_cols, pos[1]])
     for r in range(hr + 1, min(region.bottom, region.sheet.height)):
-        keys = [region.key(r, c) for c in range(0, cols.get("分值", left + 6))]
+        limit = cols.get("分值", left + 6)
+        keys = [k for c, k in region.row_cells(r) if c < limit]
         if any(k in ("总分", "合计", "总计") for k in keys):
             ann.total = {n: region.ref(r, cols[n]) for n in ("分值", "自评得分") if n in cols}
             last = r
