@@ -145,6 +145,7 @@ REGRESSIONS = {
     5448: "sharedStrings uniqueCount of 682 million: calamine reserved 16 GB and aborted",
     6667: "short BIFF record: Rust panic (caught), its message printed on stderr",
     12456: "ODS content.xml ending inside open elements: calamine looped forever",
+    128546: "分值 '≤999…9' (80 nines) parsed to inf: OverflowError in the score stage",
 }
 
 
@@ -160,3 +161,14 @@ def test_fuzz_regressions(seed: int) -> None:
     assert proc.returncode == 0, f"{REGRESSIONS[seed]}: exit {proc.returncode}\n{proc.stderr[-1500:]}"
     assert proc.stdout.split()[0] in ("ok", "refused"), proc.stdout
     assert "panicked" not in proc.stderr
+
+
+def test_overflowing_digits_are_text_not_inf() -> None:
+    """Seed 128546: a run of nines overflows float() to inf; that is text, not a number."""
+    from jixiao.model import _finite
+    from jixiao.normalize import parse_value
+
+    for kind in ("number", "money", "ratio", "target", "auto"):
+        p = parse_value("≤" + "9" * 400, kind)
+        assert p.number is None and not p.blank
+    assert _finite("9" * 400) is None and _finite("30") == 30.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 
@@ -64,11 +65,15 @@ class Finding:
         return {k: v for k, v in d.items() if v not in (None, "", [])}
 
 
+_ANNEX_ORDER = {"附件一": 0, "附件二": 1, "附件三": 2}
+_NEG_RANK = {s: -s.rank for s in Severity}
+
+
 def sort_key(f: Finding) -> tuple[Any, ...]:
-    order = {"附件一": 0, "附件二": 1, "附件三": 2}
-    return (order.get(f.annex, 9), f.sheet, -f.severity.rank, _cell_order(f.cell), f.rule)
+    return (_ANNEX_ORDER.get(f.annex, 9), f.sheet, _NEG_RANK[f.severity], _cell_order(f.cell), f.rule)
 
 
+@lru_cache(maxsize=4096)  # a batch sorts the same few hundred cell addresses over and over
 def _cell_order(cell: str) -> tuple[int, int]:
     letters = "".join(ch for ch in cell if ch.isalpha())
     digits = "".join(ch for ch in cell if ch.isdigit())

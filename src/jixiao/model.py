@@ -7,6 +7,7 @@ records, never the cell grid.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -283,6 +284,11 @@ def _annex1(ann: LocatedAnnex) -> Annex1:
 _WEIGHT_RE = re.compile(r"[(（]\s*(\d+(?:\.\d+)?)\s*分\s*[)）]")
 
 
+def _finite(digits: str) -> float | None:
+    x = float(digits)
+    return x if math.isfinite(x) else None  # "(999…9 分)" overflows to inf
+
+
 def _indicator_table(ann: LocatedAnnex) -> IndicatorTable:
     rows = []
     for lr in ann.rows.get("indicators", []):
@@ -291,7 +297,7 @@ def _indicator_table(ann: LocatedAnnex) -> IndicatorTable:
         m = _WEIGHT_RE.search(fold(l1.text))
         name = label_key(_WEIGHT_RE.sub("", fold(l1.text)))
         rows.append(IndicatorRow(
-            row=lr.r + 1, level1=l1, level1_name=name, level1_weight=float(m.group(1)) if m else None,
+            row=lr.r + 1, level1=l1, level1_name=name, level1_weight=_finite(m.group(1)) if m else None,
             level2=v["二级指标"], level3=v["三级指标"], target=v["年度指标值"], actual=v["实际完成值"],
             weight=v["分值"], score=v["自评得分"], explanation=v["偏差原因分析及改进措施"]))
     total_w, total_s = ann.total.get("分值"), ann.total.get("自评得分")

@@ -188,6 +188,8 @@ def _parse_number_text(text: str) -> tuple[float, int, str | None] | None:
         value = float(num.replace(",", ""))
     except ValueError:
         return None
+    if not math.isfinite(value):  # 400 nines overflow to inf: text, as for non-finite number cells
+        return None
     if neg:
         value = -value
     return value, _decimals_of_text(num), unit

@@ -80,27 +80,32 @@ def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames) -
     env = Env(ns={}, params=rule.params, lets={k: c.fn for k, c in rule.lets.items()},
               min_decimals=rule.min_decimals, exact_operands=rule.exact_operands, exact=rule.exact,
               tolerance=rule.tolerance)
+    # hoisted out of the loops: a rule is applied to every column of every context
+    when = rule.when.fn if rule.when is not None else None
+    asserts = [(a.when.fn if a.when is not None else None, a.check.fn, a.message) for a in rule.asserts]
+    columns = rule.columns or (None,)
+    display = bool(rule.display_decimals)  # a pass is re-tried at display precision: keep its leaves
     for annex, ns, project in _contexts(rule, names, model):
         rows: list[Any] = ns.get("指标", []) if rule.per == "指标" else [None]
         for row in rows:
             env.ns = {**ns, **row.fields} if row is not None else ns
             env.label = _indicator_label(row) if row is not None else ""
-            for column in rule.columns or (None,):
+            for column in columns:
                 env.column = column
-                if rule.when is not None and _eval(rule.when.fn, env) != TRUE:
+                if when is not None and _eval(when, env) != TRUE:
                     continue
-                for a in rule.asserts:
-                    if a.when is not None and _eval(a.when.fn, env) != TRUE:
+                for a_when, check, message in asserts:
+                    if a_when is not None and _eval(a_when, env) != TRUE:
                         continue
-                    res = _eval(a.check.fn, env, record=bool(rule.display_decimals))
+                    res = _eval(check, env, record=display)
                     if res == SKIP:
                         continue
                     if res == FALSE:
-                        f = _failure(rule, pack, model, env, a.check.fn, annex, project, a.message)
+                        f = _failure(rule, pack, model, env, check, annex, project, message)
                         if f is not None:
                             yield f
-                    elif rule.display_decimals:
-                        f = _display_check(rule, pack, model, env, a.check.fn, annex, project)
+                    elif display:
+                        f = _display_check(rule, pack, model, env, check, annex, project)
                         if f is not None:
                             yield f
 

@@ -92,33 +92,35 @@ def leaf_num(v: Value, env: Env) -> Num | Any:
     """A model value as an interval (or BLANK), recording it as used."""
     if env.record:
         env.leaves.append(v)
-    if v.number is None:
+    n = v.number
+    if n is None:
         return BLANK
     d = v.decimals or 0
     if d < env.min_decimals:
         d = env.min_decimals
     if env.trunc is v:
-        return Num.truncated(v.number, d)
+        return Num.truncated(n, d)
     if env.display is v:
-        return Num.rounded(v.number, max(d, env.display_decimals))
+        return Num.rounded(n, max(d, env.display_decimals))
     if env.exact or (env.side == RIGHT and env.exact_operands):
-        return Num.exact(v.number)
-    return Num.rounded(v.number, d)
+        return Num(n, n, n)  # Num.exact, without the extra call (this is the hottest path)
+    return Num.rounded(n, d)
 
 
 def to_num(x: Any, env: Env) -> Num | Any:
     t = type(x)
-    if t is Num:
-        return x
     if t is Value:
         return leaf_num(x, env)
+    if t is Num:
+        return x
     if x is BLANK or x is None:
         return BLANK
     col = getattr(x, "column_value", None)
     if col is not None:
         if env.column is None:
             raise ExprError("该名称是一整行，需指定列（如 “三公经费.本年决算数”）或在规则中设置 per: column")
-        return to_num(col(env.column), env)
+        v = col(env.column)
+        return leaf_num(v, env) if type(v) is Value else to_num(v, env)
     if t is float or t is int:
         return Num.exact(float(x))
     if t is list:
@@ -126,12 +128,15 @@ def to_num(x: Any, env: Env) -> Num | Any:
     return BLANK  # text where a number belongs: not comparable
 
 
-def _flatten(xs: Iterable[Any]) -> Iterable[Any]:
+def _flatten(xs: Iterable[Any]) -> list[Any]:
+    """Nested lists and tuples as one flat list, in order (built eagerly: flattening has no side effects)."""
+    out: list[Any] = []
     for x in xs:
-        if isinstance(x, list | tuple):
-            yield from _flatten(x)
+        if isinstance(x, (list, tuple)):  # noqa: UP038 (the tuple form is the faster check)
+            out.extend(_flatten(x))
         else:
-            yield x
+            out.append(x)
+    return out
 
 
 def _is_filled(x: Any, env: Env) -> bool:
@@ -153,13 +158,18 @@ def _is_filled(x: Any, env: Env) -> bool:
 
 
 def _sum(env: Env, *args: Any) -> Any:
-    total: Num | None = None
+    # Bounds are added in the same order as `Num.__add__` would, without an interval per partial sum.
+    found = False
+    lo = hi = mid = 0.0
     for a in _flatten(args):
-        n = to_num(a, env)
+        n = leaf_num(a, env) if type(a) is Value else to_num(a, env)
         if n is BLANK:
             continue
-        total = n if total is None else total + n
-    return BLANK if total is None else total
+        if found:
+            lo, hi, mid = lo + n.lo, hi + n.hi, mid + n.mid
+        else:  # start from the first term itself, not from 0.0 (which would turn -0.0 into 0.0)
+            found, lo, hi, mid = True, n.lo, n.hi, n.mid
+    return Num(lo, hi, mid) if found else BLANK
 
 
 def _coalesce(env: Env, *args: Any) -> Any:
@@ -225,6 +235,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "count": _count,
 }
 PREDICATES = frozenset({"filled", "blank", "na"})
+_NUMERIC_FUNCTIONS = frozenset({"sum", "coalesce", "ifblank", "min", "max", "abs", "count"})  # give Num or BLANK
 
 # --- preprocessing ----------------------------------------------------------------------
 
@@ -315,6 +326,33 @@ class _Compiler:
     def ident(self, name: str) -> str:
         return self.quoted.get(name, name)
 
+    def num(self, n: ast.AST) -> Node:
+        """`node` for an operand of arithmetic: its value already as a Num (or BLANK).
+
+        Arithmetic, signs and numeric functions give numbers already; anything else is read
+        through `to_num`, fused with a plain name lookup where possible (the hot path).
+        """
+        f = self.node(n)
+        if self.gives_number(n):
+            return f
+        if isinstance(n, ast.Name):
+            name = self.ident(n.id)
+            if name not in self.lets and name != "params":
+                return lambda env: to_num(env.ns.get(name, BLANK), env)
+        return lambda env: to_num(f(env), env)
+
+    def gives_number(self, n: ast.AST) -> bool:
+        """Whether a (compiled) node always yields a Num or BLANK, so that `to_num` is a no-op on it."""
+        if isinstance(n, ast.BinOp):
+            return True
+        if isinstance(n, ast.UnaryOp):
+            return isinstance(n.op, ast.USub | ast.UAdd)
+        if isinstance(n, ast.Constant):
+            return isinstance(n.value, int | float)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            return self.ident(n.func.id) in _NUMERIC_FUNCTIONS
+        return False
+
     def node(self, n: ast.AST) -> Node:
         meth = getattr(self, "n_" + type(n).__name__, None)
         if meth is None:
@@ -375,30 +413,32 @@ class _Compiler:
     # operators
 
     def n_BinOp(self, n: ast.BinOp) -> Node:
-        a, b = self.node(n.left), self.node(n.right)
+        a, b = self.num(n.left), self.num(n.right)
         op = type(n.op)
+        if op not in (ast.Add, ast.Sub, ast.Mult, ast.Div):
+            raise self.fail("该运算符（只允许 + − × ÷）")
         if op is ast.Add:
-            return lambda env: _add(to_num(a(env), env), to_num(b(env), env), 1.0)
+            return lambda env: _add(a(env), b(env), 1.0)
         if op is ast.Sub:
-            return lambda env: _add(to_num(a(env), env), to_num(b(env), env), -1.0)
+            return lambda env: _add(a(env), b(env), -1.0)
         if op is ast.Mult:
-            return lambda env: _mul(to_num(a(env), env), to_num(b(env), env))
-        if op is ast.Div:
-            return lambda env: _div(to_num(a(env), env), to_num(b(env), env))
-        raise self.fail("该运算符（只允许 + − × ÷）")
+            return lambda env: _mul(a(env), b(env))
+        return lambda env: _div(a(env), b(env))
 
     def n_UnaryOp(self, n: ast.UnaryOp) -> Node:
-        a = self.node(n.operand)
-        if isinstance(n.op, ast.USub):
-            def neg(env: Env) -> Any:
-                x = to_num(a(env), env)
-                return BLANK if x is BLANK else -x
-            return neg
-        if isinstance(n.op, ast.UAdd):
-            return lambda env: to_num(a(env), env)
         if isinstance(n.op, ast.Not):
+            a = self.node(n.operand)
             return lambda env: tri_not(_truth(a(env)))
-        raise self.fail("该一元运算符")
+        x = self.num(n.operand)
+        if not isinstance(n.op, ast.USub | ast.UAdd):
+            raise self.fail("该一元运算符")
+        if isinstance(n.op, ast.UAdd):
+            return x
+
+        def neg(env: Env) -> Any:
+            v = x(env)
+            return BLANK if v is BLANK else -v
+        return neg
 
     def n_BoolOp(self, n: ast.BoolOp) -> Node:
         parts = [self.node(v) for v in n.values]
@@ -460,11 +500,17 @@ def step(obj: Any, attr: str) -> Any:
     if t is dict:
         return obj.get(attr, BLANK)
     if t is list:
-        return [step(x, attr) for x in obj]
+        return [_step_item(x, attr) for x in obj]
     get = getattr(obj, "attr", None)
     if get is not None:
         return get(attr)
     return BLANK
+
+
+def _step_item(x: Any, attr: str) -> Any:
+    # `step` on one item of a list: rows and annexes directly, anything else through `step`
+    get = getattr(x, "attr", None) if type(x) is not dict else None
+    return get(attr) if get is not None else step(x, attr)
 
 
 def _add(a: Any, b: Any, sign: float) -> Any:
@@ -489,6 +535,8 @@ def _div(a: Any, b: Any) -> Any:
 
 
 def _truth(x: Any) -> int:
+    if type(x) is int and FALSE <= x <= SKIP:  # the common case: a comparison's result
+        return x
     if isinstance(x, int) and not isinstance(x, bool) and x in (FALSE, TRUE, UNKNOWN, SKIP):
         return x
     if x is BLANK:
@@ -509,41 +557,51 @@ def _compare(env: Env, sym: str, a: Node, b: Node) -> int:
     start = len(env.leaves)
     env.side = LEFT
     x = a(env)
-    if isinstance(x, str):
+    if type(x) is Num:  # the usual operands first, before the text check
+        nx = x
+    elif type(x) is Value:
+        nx = leaf_num(x, env)
+    elif isinstance(x, str):
         env.side = RIGHT
         y = b(env)
         env.side = saved
         return _compare_text(env, sym, x, y)
-    nx = to_num(x, env)
+    else:
+        nx = to_num(x, env)
     mid = len(env.leaves)
     env.side = RIGHT
     y = b(env)
-    if isinstance(y, str):
+    if type(y) is Num:
+        ny = y
+    elif type(y) is Value:
+        ny = leaf_num(y, env)
+    elif isinstance(y, str):
         env.side = saved
         return _compare_text(env, sym, x, y)
-    ny = to_num(y, env)
+    else:
+        ny = to_num(y, env)
     env.side = saved
     if nx is BLANK or ny is BLANK:
         res = SKIP
     else:
-        ry = ny.widen(env.tolerance)
-        if sym == "=":
-            res = eq(nx, ry)
-        elif sym == "!=":
-            res = tri_not(eq(nx, ry))
-        elif sym == "<=":
-            res = le(nx, ry)
-        elif sym == "<":
-            res = lt(nx, ry)
-        elif sym == ">=":
-            res = le(ry, nx)
-        else:
-            res = lt(ry, nx)
+        tol = env.tolerance
+        res = _TESTS[sym](nx, ny.widen(tol) if tol else ny)
     if env.record:
         known = nx is not BLANK and ny is not BLANK
         env.compares.append(Comparison(sym, nx if known else None, ny if known else None,
                                        env.leaves[start:mid], env.leaves[mid:], res))
     return res
+
+
+# reported (left) vs computed (right, widened by the rule's tolerance) -> FALSE/TRUE/UNKNOWN
+_TESTS: dict[str, Callable[[Num, Num], int]] = {
+    "=": eq,
+    "!=": lambda x, y: tri_not(eq(x, y)),
+    "<=": le,
+    "<": lt,
+    ">=": lambda x, y: le(y, x),
+    ">": lambda x, y: lt(y, x),
+}
 
 
 def _compare_text(env: Env, sym: str, x: Any, y: Any) -> int:

@@ -34,15 +34,29 @@ def _parts(template: str) -> list[tuple[str, str | None]]:
 
 
 def render(template: str, fields: Mapping[str, Any]) -> str:
+    return _render(_parts(template), fields, None, None)
+
+
+_OWN = frozenset({"expected", "actual", "diff", "interval", "cell", "sheet", "annex", "project", "title"})
+
+
+def _render(parts: list[tuple[str, str | None]], fields: Mapping[str, Any] | None, finding: Finding | None,
+            params: Mapping[str, Any] | None) -> str:
+    """Fill the placeholders from `fields`, else the finding's own values (`_OWN`), else `params`."""
     out: list[str] = []
-    for text, name in _parts(template):
+    for text, name in parts:
         out.append(text)
         if name is None:
             continue
-        if name not in fields:
+        if fields is not None and name in fields:
+            v = fields[name]
+        elif finding is not None and name in _OWN:
+            v = getattr(finding, name) if name != "project" else finding.project or ""
+        elif params is not None and name in params:
+            v = params[name]
+        else:
             out.append("{" + name + "}")  # left visible so that a typo in a pack's template is noticed
             continue
-        v = fields[name]
         if v is not None:
             t = str(v)
             out.append(_LINEBREAK_RE.sub("", t) if "\n" in t else t)
@@ -68,22 +82,20 @@ def shown(v: Value | None) -> str:
     """A cell's content as the user wrote it, for messages."""
     if v is None or v.blank:
         return "（空）"
-    return _LINEBREAK_RE.sub("", v.text)
+    return _LINEBREAK_RE.sub("", v.text) if "\n" in v.text else v.text
 
 
 def make_finding(rule: Rule, *, annex: str, sheet: str, cell: str, fields: Mapping[str, Any] | None = None,
                  cells: Iterable[str] = (), project: str | None = None, expected: str | None = None,
                  actual: str | None = None, diff: str | None = None, interval: str | None = None,
                  message: str | None = None) -> Finding:
-    f: dict[str, Any] = dict(rule.message_params)
-    f.update({"expected": expected, "actual": actual, "diff": diff, "interval": interval, "cell": cell,
-              "sheet": sheet, "annex": annex, "project": project or "", "title": rule.title})
-    if fields:
-        f.update(fields)
     others: list[str] = []
     for c in cells:
         if c and c != cell and c not in others:
             others.append(c)
-    return Finding(rule=rule.id, severity=rule.severity, annex=annex, sheet=sheet, cell=cell,
-                   message=render(message or rule.message, f), title=rule.title, cells=others,
-                   expected=expected, actual=actual, diff=diff, interval=interval, project=project or None)
+    f = Finding(rule=rule.id, severity=rule.severity, annex=annex, sheet=sheet, cell=cell, message="",
+                title=rule.title, cells=others, expected=expected, actual=actual, diff=diff, interval=interval,
+                project=project or None)
+    # placeholders: the caller's `fields` first, then the finding's own values, then the rule's scalar params
+    f.message = _render(_parts(message or rule.message), fields, f, rule.message_params)
+    return f

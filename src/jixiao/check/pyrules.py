@@ -103,7 +103,7 @@ def _empty(v: Value) -> bool:
 def _name(r: IndicatorRow) -> str:
     """The indicator's name for messages: 三级, or 二级 when 三级 is "无"/blank."""
     v = r.level3 if not _empty(r.level3) else r.level2
-    return re.sub(r"\s+", "", v.text or "") or f"第{r.row}行"
+    return _SPACE_RE.sub("", v.text or "") or f"第{r.row}行"
 
 
 _FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}  # as text.fold, via str.translate
