@@ -150,8 +150,8 @@ def read_bytes(data: bytes, source: str = "") -> Grid:
     """Parse workbook bytes. Raises only `CannotCheck` subclasses for bad input."""
     if len(data) > MAX_FILE_BYTES:
         raise TooLarge(_too_big_file(len(data)))
-    kind = sniff(data)
-    formula_cells = prescan(data, kind)
+    kind, zf = _sniff(data)
+    formula_cells = prescan(data, kind, zf)
     try:
         with _native_stderr_captured():
             wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -172,7 +172,8 @@ def read_bytes(data: bytes, source: str = "") -> Grid:
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
         raise CorruptWorkbook(f"工作簿结构异常，读取组件无法处理（{_short(exc)}）") from None
-    _check_text(sheets)
+    if zf is None or not _text_bounded_by_members(zf):
+        _check_text(sheets)
     if not sheets or all(not s.rows for s in sheets):
         raise EmptyWorkbook("工作簿是空的：没有任何填写内容的工作表")
     return Grid(source=source, format=kind, sheets=sheets)
@@ -180,12 +181,17 @@ def read_bytes(data: bytes, source: str = "") -> Grid:
 
 def sniff(data: bytes) -> str:
     """Workbook format from the bytes. Raises for anything that is not a workbook."""
+    return _sniff(data)[0]
+
+
+def _sniff(data: bytes) -> tuple[str, zipfile.ZipFile | None]:
+    """The format, and for zip-based formats the opened (bomb-checked) zip, reused by the pre-scan."""
     if data.startswith(OLE_MAGIC):
         # An OOXML file with a password is an OLE container holding an EncryptionInfo stream.
         if "EncryptionInfo".encode("utf-16-le") in data or "EncryptedPackage".encode("utf-16-le") in data:
             raise EncryptedWorkbook(_ENCRYPTED_MSG)
         if "Workbook".encode("utf-16-le") in data or "Book".encode("utf-16-le") in data:
-            return "xls"
+            return "xls", None
         if "WordDocument".encode("utf-16-le") in data:
             raise NotAWorkbook("文件是 Word 文档（.doc），不是 Excel 工作簿")
         raise NotAWorkbook("文件是 OLE 复合文档，但不是 Excel 工作簿（可能是 .doc 或 .ppt）")
@@ -195,9 +201,9 @@ def sniff(data: bytes) -> str:
         if "xl/workbook.bin" in names:
             raise NotAWorkbook("不支持 .xlsb 二进制工作簿，请在 Excel/WPS 中另存为 .xlsx")
         if "xl/workbook.xml" in names:
-            return "xlsx"
+            return "xlsx", zf
         if "mimetype" in names and b"spreadsheet" in _read_member(zf, zf.getinfo("mimetype"))[:100]:
-            return "ods"
+            return "ods", zf
         if "word/document.xml" in names:
             raise NotAWorkbook("文件是 Word 文档（.docx），不是 Excel 工作簿")
         if "ppt/presentation.xml" in names:
@@ -262,18 +268,18 @@ def check_zip_limits(zf: zipfile.ZipFile) -> None:
 # --- pre-scan -------------------------------------------------------------------------------
 
 
-def prescan(data: bytes, kind: str) -> dict[str, set[tuple[int, int]]]:
+def prescan(data: bytes, kind: str, zf: zipfile.ZipFile | None = None) -> dict[str, set[tuple[int, int]]]:
     """Refuse what calamine must not see; return formula cells lacking cached values (xlsx)."""
     if kind == "xls":
         _prescan_xls(data)
         return {}
-    zf = open_zip(data)
+    zf = zf or open_zip(data)
     sheet_of = _sheet_members(zf) if kind == "xlsx" else {}
     blanks: dict[str, set[tuple[int, int]]] = {}
     for info in zf.infolist():
         if info.is_dir() or info.file_size == 0:
             continue
-        if not _looks_like_xml(_read_member(zf, info, head=64)):
+        if not _is_xml_member(zf, info):
             continue  # images, vbaProject.bin, printer settings: never inflated in full
         body = _read_member(zf, info)
         _refuse_entities(body, info.filename, strict=kind == "xlsx")
@@ -305,6 +311,21 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: int | None = 
         raise CorruptWorkbook(f"压缩包成员 {printable(info.filename, 80)} 使用了不支持的压缩方式，无法读取") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, OverflowError):
         raise CorruptWorkbook(f"工作簿已损坏：压缩包成员 {printable(info.filename, 80)} 的数据无法解压（文件可能不完整）") from None
+
+
+_XML_SUFFIXES = (".xml", ".rels", ".vml")
+_BINARY_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".emf", ".wmf", ".bin")
+
+
+def _is_xml_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """XML parts by name, binaries by name; anything else by its first bytes. A binary named
+    .xml is still read in full and scanned, which is harmless."""
+    name = info.filename.lower()
+    if name.endswith(_XML_SUFFIXES):
+        return True
+    if name.endswith(_BINARY_SUFFIXES):
+        return False
+    return _looks_like_xml(_read_member(zf, info, head=64))
 
 
 def _looks_like_xml(body: bytes) -> bool:
@@ -807,6 +828,14 @@ def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[in
     return Sheet(name=name, rows=rows, merges=merges, formula_blanks=formula_blanks)
 
 
+def _text_bounded_by_members(zf: zipfile.ZipFile) -> bool:
+    """No cell text can be longer than the zip member it is stored in (xlsx/ods store text as
+    XML, at least one byte per character): small members make the per-cell scan unnecessary."""
+    infos = zf.infolist()
+    return (max((i.file_size for i in infos), default=0) <= MAX_CELL_CHARS
+            and sum(i.file_size for i in infos) <= MAX_TOTAL_CHARS)
+
+
 def _check_text(sheets: list[Sheet]) -> None:
     total = 0
     for sheet in sheets:
@@ -847,6 +876,15 @@ def _precise_error(data: bytes, kind: str) -> BaseException | None:
 _STDERR_LOCK = threading.Lock()
 
 
+_CAPTURE: list[Any] = []  # one temporary file per process, reused: a new one per workbook is slow
+
+
+def _capture_buffer() -> Any:
+    if not _CAPTURE:
+        _CAPTURE.append(tempfile.TemporaryFile())
+    return _CAPTURE[0]
+
+
 @contextlib.contextmanager
 def _native_stderr_captured() -> Iterator[None]:
     """A Rust panic inside calamine reaches us as pyo3's PanicException (turned into a Chinese
@@ -864,17 +902,20 @@ def _native_stderr_captured() -> Iterator[None]:
         except OSError:  # no stderr at all (pythonw, daemons)
             yield
             return
-        with tempfile.TemporaryFile() as buf:
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os.dup2(buf.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
+        buf = _capture_buffer()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(buf.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if buf.tell() or os.lseek(buf.fileno(), 0, os.SEEK_CUR):
                 buf.seek(0)
                 text = buf.read()
+                buf.seek(0)
+                buf.truncate()
                 if text and b"panicked at" not in text:
                     with contextlib.suppress(OSError):
                         os.write(2, text)
