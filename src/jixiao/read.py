@@ -23,6 +23,7 @@ Every failure is a `CannotCheck` subclass with a Chinese message; text taken fro
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import io
@@ -80,8 +81,10 @@ class Sheet:
     merges: list[tuple[int, int, int, int]] = field(default_factory=list)  # r0, c0, r1, c1 inclusive
     formula_blanks: set[tuple[int, int]] = field(default_factory=set)  # formulas with no cached value
     _origin: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict, repr=False)
+    _width: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
+        self._width = max(map(len, self.rows), default=0)  # asked for often while locating
         for r0, c0, r1, c1 in self.merges:
             for r in range(r0, r1 + 1):
                 for c in range(c0, c1 + 1):
@@ -94,7 +97,7 @@ class Sheet:
 
     @property
     def width(self) -> int:
-        return max((len(r) for r in self.rows), default=0)
+        return self._width
 
     def origin(self, r: int, c: int) -> tuple[int, int]:
         """Top-left cell of the merged range holding (r, c), or (r, c) itself."""
@@ -881,7 +884,9 @@ _CAPTURE: list[Any] = []  # one temporary file per process, reused: a new one pe
 
 def _capture_buffer() -> Any:
     if not _CAPTURE:
-        _CAPTURE.append(tempfile.TemporaryFile())
+        buf = tempfile.TemporaryFile()
+        atexit.register(buf.close)
+        _CAPTURE.append(buf)
     return _CAPTURE[0]
 
 
