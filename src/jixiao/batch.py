@@ -127,63 +127,28 @@ class Task:
     solo: bool = False  # re-checked on its own after its chunk's shared step failed
 
 
-def load_one(path: str) -> tuple[WorkbookModel, dict[tuple[str, str, str], str]]:
-    """Stage 1 for one file, as `pipeline.check_file` does it: read -> model, plus the 审核说明
-    of a resubmitted annotated copy. Raises `CannotCheck`."""
-    from . import pipeline
-    from .explanations import read_explanations, report_sheet_kind, without_report_sheets
-    from .locate import locate
-    from .read import read_path
-
-    grid = read_path(path)
-    explanations: dict[tuple[str, str, str], str] = {}
-    # Same result as check_file's two calls, with one header scan per sheet in the usual case:
-    # 审核说明 live only in our own 审核结果 sheet, so a workbook without one has none.
-    if any(report_sheet_kind(s) is not None for s in grid.sheets):
-        explanations = read_explanations(grid)
-        grid = without_report_sheets(grid)
-    return pipeline._model(locate(grid)), explanations
-
-
 @functools.lru_cache(maxsize=8)
 def _pack(rules: str | tuple[str, ...] | None) -> Any:
-    """The rule pack for `--rules`, loaded once per worker (None while the check stage is absent)."""
-    try:
-        from .check import load_pack
-    except ImportError:
-        return None
+    """The rule pack for `--rules`, loaded once per worker."""
+    from .check import load_pack
+
     return load_pack(rules)
 
 
 def check_loaded(models: Sequence[WorkbookModel], explanations: Sequence[dict[tuple[str, str, str], str]],
                  opts: Options) -> list[tuple[list[Finding], Any]]:
-    """Stage 2 for several models at once, exactly as `pipeline.check_file` does it for one:
-    the pack's rules (its pandera schemas validate ALL the models in one call), the score
-    review, then the units' explanations. Returns (findings, review) per model."""
-    from .explanations import apply_explanations
-    from .score import score_file_model
+    """Stages check -> score for a chunk of models, with this worker's cached pack."""
+    from .pipeline import judge
 
-    pack = _pack(opts.rules)
-    if pack is not None:
-        from .check import check_models
-
-        by_rules = check_models(models, pack)
-    else:
-        by_rules = [[] for _ in models]
-    out: list[tuple[list[Finding], Any]] = []
-    for model, findings, notes in zip(models, by_rules, explanations, strict=True):
-        review, scored = score_file_model(model, pack=pack, profile=opts.profile)
-        findings = findings + scored
-        apply_explanations(findings, notes)
-        out.append((findings, review))
-    return out
+    return judge(models, explanations, _pack(opts.rules), opts.profile)
 
 
 def check_path(path: str, opts: Options) -> FileResult:
     """The whole check of one file (the batch does the same per chunk). Raises `CannotCheck`."""
+    from .pipeline import load
     from .result import FileResult
 
-    model, notes = load_one(path)
+    model, notes = load(path)
     [(findings, review)] = check_loaded([model], [notes], opts)
     return FileResult(path=path, model=model, findings=findings, review=review)
 
@@ -310,6 +275,7 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
     others' results with it.
     """
     from .errors import guard
+    from .pipeline import load
     from .result import FileResult
     from .safety import time_limit
 
@@ -324,7 +290,7 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
         notes: dict[tuple[str, str, str], str] = {}
         try:
             with time_limit(opts.timeout), guard():
-                model, notes = load_one(path)
+                model, notes = load(path)
             result = FileResult(path=path, model=model)
         except CannotCheck as exc:
             result = FileResult(path=path, failure_code=exc.code, failure_message=exc.message)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import CannotCheck, NoAnnexFound, guard
-from .explanations import apply_explanations, read_explanations, without_report_sheets
+from .explanations import apply_explanations, read_explanations, report_sheet_kind, without_report_sheets
 from .locate import locate
 from .model import WorkbookModel, build
 from .read import read_bytes, read_path
@@ -18,6 +18,8 @@ from .result import FileResult
 
 if TYPE_CHECKING:
     from .check import Pack
+    from .findings import Finding
+    from .score import ScoreReview
 
 
 def load_model(path: str | Path) -> WorkbookModel:
@@ -38,28 +40,50 @@ def _model(located) -> WorkbookModel:  # type: ignore[no-untyped-def]
     return model
 
 
+Explanations = dict[tuple[str, str, str], str]
+
+
+def load(path: str | Path) -> tuple[WorkbookModel, Explanations]:
+    """Stages read -> locate -> model for one file, plus the 审核说明 of a resubmitted annotated
+    copy (read from our own 审核结果 sheet, which is then set aside). Raises `CannotCheck`."""
+    grid = read_path(path)
+    explanations: Explanations = {}
+    if any(report_sheet_kind(s) is not None for s in grid.sheets):
+        explanations = read_explanations(grid)
+        grid = without_report_sheets(grid)
+    return _model(locate(grid)), explanations
+
+
+def judge(models: Sequence[WorkbookModel], explanations: Sequence[Explanations], pack: Pack,
+          profile: str | None = None) -> list[tuple[list[Finding], ScoreReview]]:
+    """Stages check -> score for several models at once (the pack's pandera schemas validate
+    them all in one call), then the units' explanations. (findings, review) per model."""
+    from .check import check_models
+    from .score import score_file_model
+
+    out: list[tuple[list[Finding], ScoreReview]] = []
+    for model, findings, notes in zip(models, check_models(models, pack), explanations, strict=True):
+        review, scored = score_file_model(model, pack=pack, profile=profile)
+        findings = findings + scored
+        # Last, after every stage that adds findings: explained warnings count apart.
+        apply_explanations(findings, notes)
+        out.append((findings, review))
+    return out
+
+
 def check_file(path: str | Path, *, pack: Pack | None = None,
                rules: str | Path | Sequence[str | Path] | None = None, profile: str | None = None) -> FileResult:
-    """Read, model and check one file with a rule pack (`pack`, else loaded from `rules`, else the
-    built-in default). A file that cannot be checked gives a result with `failure_code` set;
-    an unusable rule pack raises `check.PackError` (load the pack once, before the files)."""
-    from .check import check_model, load_pack
-    from .score import score_file_model
+    """Read, model, check and score one file with a rule pack (`pack`, else loaded from `rules`,
+    else the built-in default). A file that cannot be checked gives a result with `failure_code`
+    set; an unusable rule pack raises `check.PackError` (load the pack once, before the files)."""
+    from .check import load_pack
 
     if pack is None:
         pack = load_pack(rules)
     try:
         with guard():
-            grid = read_path(path)
-            explanations = read_explanations(grid)  # 审核说明 filled in a resubmitted annotated copy
-            model = _model(locate(without_report_sheets(grid)))
-            findings = check_model(model, pack)
-            # The score review (issue 4): rubric from the same pack; `profile` picks a §8 variant.
-            review, score_findings = score_file_model(model, pack=pack, profile=profile)
+            model, notes = load(path)
+            [(findings, review)] = judge([model], [notes], pack, profile)
     except CannotCheck as exc:
         return FileResult(path=str(path), failure_code=exc.code, failure_message=exc.message)
-    result = FileResult(path=str(path), model=model, findings=findings + score_findings, review=review)
-    # later stages attach here: the annotated copy
-    # Keep last, after every stage that adds findings: explained warnings count apart (issue 5).
-    apply_explanations(result.findings, explanations)
-    return result
+    return FileResult(path=str(path), model=model, findings=findings, review=review)
