@@ -14,6 +14,7 @@ from typing import Any
 
 from ..findings import Finding, Severity, sort_key
 from ..result import FileResult
+from ..safety import printable
 
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _ANNEX_TITLE = {"附件一": "附件一 部门整体支出绩效评价基础数据表", "附件二": "附件二 部门整体支出绩效自评表",
@@ -59,7 +60,7 @@ def render(result: FileResult, console: Any, *, show_info: bool = True, rules_la
     model = result.model
     head = []
     if model is not None and model.unit_name:
-        head.append(f"单位：{escape(model.unit_name)}")
+        head.append(f"单位：{escape(printable(model.unit_name, 60))}")
     if model is not None and model.year:
         head.append(f"年度：{model.year}")
     if rules_label:
@@ -79,7 +80,7 @@ def render(result: FileResult, console: Any, *, show_info: bool = True, rules_la
         console.print("[bold]文件提示[/]")
         for n in notices:
             where = f"{n.sheet}!{n.cell} " if n.cell else ""
-            console.print(f"  · {escape(where)}{escape(n.message)}")
+            console.print(f"  · {escape(printable(where))}{escape(printable(n.message))}")
     review = result.review
     table = getattr(review, "rich_table", None) if review is not None else None
     if callable(table):
@@ -114,11 +115,11 @@ def _group_table(annex: str, sheet: str, project: str, findings: list[Finding]) 
         cell = f.cell or "—"
         if f.cells:
             cell += "\n" + _other_cells(f.cells)
-        text = Text(f.message)
+        text = Text(printable(f.message))  # messages quote cell text: no escape sequences reach the terminal
         if f.interval:
             text.append(f"\n区间：{f.interval}", style="dim")
         if f.explained:
-            text.append(f"\n已说明：{f.explanation}", style="green")
+            text.append(f"\n已说明：{printable(f.explanation)}", style="green")
         t.add_row(level, Text(cell, style="bold" if f.severity is Severity.ERROR else ""),
                   Text(f"{f.rule}\n{f.title}" if f.title else f.rule, style="dim"), text)
     return t
