@@ -140,3 +140,25 @@ def test_a_units_own_table_is_not_ours():
     sheet = Sheet("审核结果", rows)
     assert report_sheet_kind(sheet) is None
     assert read_explanations(Grid("x.xlsx", "xlsx", [sheet])) == {}
+
+
+def test_round_trip_through_a_folder_batch(annotated, tmp_path):
+    """A unit sends back only its annotated copy with a 审核说明: the folder batch checks it and
+    counts the warning as explained."""
+    import json
+    import subprocess
+
+    result = check(annotated)
+    warn_key = next(f.key for f in result.findings if f.severity is Severity.WARNING)
+    inbox = tmp_path / "回收"
+    inbox.mkdir()
+    resubmitted = inbox / annotated.name
+    resubmitted.write_bytes(annotated.read_bytes())
+    _fill_note(resubmitted, warn_key, "已核实，情况属实")
+    out = tmp_path / "结果"
+    proc = subprocess.run([sys.executable, "-m", "jixiao", str(inbox), "--out", str(out), "--jobs", "1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    rows = json.loads((out / "汇总.json").read_text(encoding="utf-8"))["files"]
+    assert len(rows) == 1 and rows[0]["file"].endswith(".审核.xlsx")
+    assert rows[0]["explained"] == 1

@@ -40,3 +40,12 @@ def test_discover_recursive_sorted_and_pruned(tmp_path: Path) -> None:
     found = [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path, skip_dirs=[tmp_path / "out"])]
     assert found == ["a.XLS", "b.xlsx", "sub/c.ods", "sub/deeper/d.xlsm"]
     assert "out/z.xlsx" in [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)]
+
+
+def test_resubmitted_annotated_copy_is_checked_unless_its_original_is_beside_it(tmp_path: Path) -> None:
+    for f in ("b.xlsx", "b.审核.xlsx", "c.审核.xlsx"):
+        (tmp_path / f).write_bytes(b"x")
+    found = [p.name for p in discover(tmp_path)]
+    assert "b.审核.xlsx" not in found  # our own output next to its input
+    assert "c.审核.xlsx" in found  # a unit sent back only the annotated copy, with 审核说明
+    assert is_candidate("c.审核.xlsx", tmp_path) and not is_candidate("b.审核.xlsx", tmp_path)

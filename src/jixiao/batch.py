@@ -59,16 +59,25 @@ ANNOTATE_MODES = ("auto", "always", "never")
 # ----------------------------------------------------------------------------------------------
 
 
-def is_candidate(name: str) -> bool:
-    """A workbook the batch should check, judged by its file name alone."""
+def is_candidate(name: str, folder: str | Path | None = None) -> bool:
+    """A workbook the batch should check, judged by its file name (and, for an annotated copy,
+    by whether its original sits beside it in `folder`)."""
     lower = name.lower()
     if os.path.splitext(lower)[1] not in SUFFIXES:
         return False
     if name.startswith(("~$", ".~lock.", ".~tmp-", ".")):  # Excel/WPS/LibreOffice locks, our temps, hidden
         return False
-    if lower.endswith(".tmp") or name.endswith(ANNOTATED_SUFFIX) or name == f"{ROLLUP_STEM}.xlsx":
+    if lower.endswith(".tmp") or name == f"{ROLLUP_STEM}.xlsx":
         return False  # our own outputs must never be checked as inputs
+    if name.endswith(ANNOTATED_SUFFIX):
+        # Beside its original it is our output; alone, it is a unit's resubmitted copy carrying
+        # 审核说明, which must be checked (the explanation round trip).
+        return folder is not None and not _has_original(Path(folder), name[: -len(ANNOTATED_SUFFIX)])
     return True
+
+
+def _has_original(folder: Path, stem: str) -> bool:
+    return any((folder / f"{stem}{ext}").exists() for ext in (".xlsx", ".xlsm", ".xls", ".ods", ".XLSX", ".XLS"))
 
 
 def discover(root: str | Path, *, skip_dirs: Iterable[str | Path] = ()) -> list[Path]:
@@ -80,7 +89,7 @@ def discover(root: str | Path, *, skip_dirs: Iterable[str | Path] = ()) -> list[
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
                              and os.path.realpath(os.path.join(dirpath, d)) not in skip)
         for name in filenames:
-            if is_candidate(name):
+            if is_candidate(name, dirpath):
                 p = Path(dirpath, name)
                 if p.is_file():
                     found.append(p)

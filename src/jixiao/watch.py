@@ -144,7 +144,7 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
                 path = os.fsdecode(path)
             if event.event_type not in _CHANGE_EVENTS:
                 return  # opened / closed_no_write fire when *we* read the file: ignore them
-            if not is_candidate(os.path.basename(path)):
+            if not is_candidate(os.path.basename(path), os.path.dirname(path)):
                 return
             real = os.path.realpath(path)
             if out_real != in_real and real.startswith(out_real + os.sep):
