@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from .read import Grid, Sheet
-from .text import label_key, parse_year
+from .text import a1, label_key, parse_year
 
 ANNEX_TITLES = {
     "annex1": ("部门整体支出绩效评价基础数据表", "部门整体支出绩效评价基础表"),
@@ -126,16 +125,6 @@ class Located:
     source: str
     annexes: list[LocatedAnnex]
     formula_blanks: list[CellRef] = field(default_factory=list)
-
-
-@lru_cache(maxsize=16384)
-def a1(r: int, c: int) -> str:
-    letters = ""
-    n = c + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{r + 1}"
 
 
 class SheetLabels:

@@ -53,6 +53,7 @@ from .errors import (
     UnsafeWorkbook,
 )
 from .safety import printable
+from .text import a1
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -848,7 +849,7 @@ def _check_text(sheets: list[Sheet]) -> None:
                     total += len(v)
                     if len(v) > MAX_CELL_CHARS:
                         raise TooLarge(
-                            f"工作表「{printable(sheet.name, 60)}」单元格 {_a1(r, c)} 的文字长达 {len(v):,} 字，超过 Excel 单元格上限"
+                            f"工作表「{printable(sheet.name, 60)}」单元格 {a1(r, c)} 的文字长达 {len(v):,} 字，超过 Excel 单元格上限"
                             f"（{MAX_CELL_CHARS:,} 字），文件不是由 Excel/WPS 正常保存的，已拒绝读取")
     if total > MAX_TOTAL_CHARS:
         raise TooLarge(f"工作簿的文字总量达 {total:,} 字，远超自评表的合理范围，已拒绝读取")
@@ -980,15 +981,6 @@ def _os_error_text(exc: OSError) -> str:
     known = {errno.ENOENT: "文件不存在", errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限",
              errno.EISDIR: "这是一个文件夹", errno.ENAMETOOLONG: "文件名过长", errno.ELOOP: "符号链接循环"}
     return known.get(exc.errno or -1, f"系统错误（{exc.strerror or type(exc).__name__}）")
-
-
-def _a1(r: int, c: int) -> str:
-    letters = ""
-    n = c + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return f"{letters}{r + 1}"
 
 
 def _col_index(letters: str) -> int:

@@ -1,4 +1,4 @@
-"""Text folding shared by the locate and normalize stages (not a stage itself)."""
+"""Text folding and cell addresses shared by the stages (not a stage itself)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,14 @@ def _label_key(text: str) -> str:
     t = re.sub(r"^(\d+[、.．)]|\(\d+\)|[一二三四五六七八九十]+[、.．])", "", t)
     t = re.sub(r"^(其中[:：]?)", "", t)
     return t.rstrip(":：")
+
+
+@lru_cache(maxsize=16384)
+def a1(r: int, c: int) -> str:
+    """0-based (row, column) -> Excel address: (0, 0) -> "A1"."""
+    letters = ""
+    n = c + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return f"{letters}{r + 1}"

@@ -132,7 +132,7 @@ def _flatten(xs: Iterable[Any]) -> list[Any]:
     """Nested lists and tuples as one flat list, in order (built eagerly: flattening has no side effects)."""
     out: list[Any] = []
     for x in xs:
-        if isinstance(x, (list, tuple)):  # noqa: UP038 (the tuple form is the faster check)
+        if isinstance(x, (list, tuple)):
             out.extend(_flatten(x))
         else:
             out.append(x)

@@ -13,8 +13,10 @@ are built, and the schemas are cached on the pack.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..findings import Finding
@@ -38,24 +40,27 @@ AMOUNT_INDEX = ("workbook", "sheet", "row", "field")
 
 @dataclass(slots=True)
 class Frames:
-    """The tables of a batch of models plus the way back from index to model values.
+    """The tables of a batch of models plus the way back from a frame row to model values.
 
     `scored_meta[i]` / `amount_meta[i]` describe row i of the frame: (annex, project, kind or
-    label, model object). The index → position maps are built only when a check fails.
+    label, model object); `scored_keys[i]` / `amount_keys[i]` is its index label (workbook,
+    sheet, Excel row[, column]). The label → first position maps are built only when a check fails.
     """
 
     scored: Any  # pandas.DataFrame
     amounts: Any
     scored_meta: list[tuple[str, str | None, str, Any]]
     amount_meta: list[tuple[str, str | None, str, Value]]
+    scored_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    amount_keys: list[tuple[Any, ...]] = field(default_factory=list)
     _positions: dict[str, dict[tuple[Any, ...], int]] = field(default_factory=dict)
 
     def meta(self, frame: str, index: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The row described by an index label (its first row, should a label repeat)."""
         pos = self._positions.get(frame)
         if pos is None:
-            df = self.scored if frame == "scored" else self.amounts
             pos = {}
-            for i, key in enumerate(df.index):
+            for i, key in enumerate(self.scored_keys if frame == "scored" else self.amount_keys):
                 pos.setdefault(key, i)
             self._positions[frame] = pos
         i = pos.get(index)
@@ -78,13 +83,19 @@ def _strip_suffix(label: str) -> str:
 
 
 def build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
-    """One scored-row frame and one amount-cell frame for all `models` ((workbook id, model) pairs)."""
+    """One scored-row frame and one amount-cell frame for all `models` ((workbook id, model) pairs),
+    indexed by (workbook, sheet, Excel row[, column])."""
+    return _build_frames(models, indexed=True)
+
+
+def _build_frames(models: Sequence[tuple[Any, WorkbookModel]], *, indexed: bool) -> Frames:
+    """`indexed=False` leaves the frames on a plain 0..n-1 index (the labels are still in
+    `Frames.*_keys`): that is what `validate` passes to pandera, which copies a MultiIndex
+    for every intermediate result and reports its labels as repr strings."""
     import numpy as np
     import pandas as pd  # deferred: pandas costs ~0.3 s to import
 
-    s_wb: list[Any] = []
-    s_sheet: list[str] = []
-    s_row: list[int] = []
+    s_keys: list[tuple[Any, ...]] = []
     s_kind: list[str] = []
     s_l1: list[str] = []
     s_l2: list[str] = []
@@ -95,10 +106,7 @@ def build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
     s_wt: list[bool] = []
     s_st: list[bool] = []
     s_meta: list[tuple[str, str | None, str, Any]] = []
-    a_wb: list[Any] = []
-    a_sheet: list[str] = []
-    a_row: list[int] = []
-    a_field: list[str] = []
+    a_keys: list[tuple[Any, ...]] = []
     a_val: list[float] = []
     a_text: list[bool] = []
     a_meta: list[tuple[str, str | None, str, Value]] = []
@@ -106,19 +114,14 @@ def build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
     def amount(wid: Any, annex: str, project: str | None, label: str, fld: str, v: Value) -> None:
         if not v.cell or v.blank:
             return  # a blank cell can fail no amount check
-        a_wb.append(wid)
-        a_sheet.append(v.sheet)
-        a_row.append(_row_of(v.cell))
-        a_field.append(fld)
+        a_keys.append((wid, v.sheet, _row_of(v.cell), fld))
         a_val.append(v.number if v.number is not None else math.nan)
         a_text.append(_is_text(v))
         a_meta.append((annex, project, label, v))
 
     def scored(wid: Any, annex: str, project: str | None, kind: str, row_no: int, obj: Any, l1: str, l2: str,
                l3: bool, target: bool, w: Value, sc: Value) -> None:
-        s_wb.append(wid)
-        s_sheet.append(w.sheet or annex)
-        s_row.append(row_no)
+        s_keys.append((wid, w.sheet or annex, row_no))
         s_kind.append(kind)
         s_l1.append(l1)
         s_l2.append(l2)
@@ -166,18 +169,25 @@ def build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
                        _strip_suffix(label_key(ir.level2.text)), not ir.level3.blank and not ir.level3.na,
                        not ir.target.blank, ir.weight, ir.score)
 
+    s_index = pd.MultiIndex.from_tuples(s_keys, names=SCORED_INDEX) if indexed else None
+    a_index = pd.MultiIndex.from_tuples(a_keys, names=AMOUNT_INDEX) if indexed else None
+    if indexed and not s_keys:  # from_tuples cannot tell the number of levels of an empty list
+        s_index = pd.MultiIndex.from_arrays([[], [], []], names=SCORED_INDEX)
+    if indexed and not a_keys:
+        a_index = pd.MultiIndex.from_arrays([[], [], [], []], names=AMOUNT_INDEX)
     sframe = pd.DataFrame({
         "kind": pd.array(s_kind, dtype="str"), "一级": pd.array(s_l1, dtype="str"),
         "二级": pd.array(s_l2, dtype="str"), "三级有": np.array(s_l3, dtype=bool),
         "指标值有": np.array(s_target, dtype=bool), "分值": np.array(s_w, dtype=float),
         "自评得分": np.array(s_s, dtype=float), "分值文字": np.array(s_wt, dtype=bool),
         "自评得分文字": np.array(s_st, dtype=bool),
-    }, index=pd.MultiIndex.from_arrays([s_wb, s_sheet, s_row], names=SCORED_INDEX))
+    }, index=s_index)
     aframe = pd.DataFrame({"金额": np.array(a_val, dtype=float), "文字": np.array(a_text, dtype=bool)},
-                          index=pd.MultiIndex.from_arrays([a_wb, a_sheet, a_row, a_field], names=AMOUNT_INDEX))
-    return Frames(sframe, aframe, s_meta, a_meta)
+                          index=a_index)
+    return Frames(sframe, aframe, s_meta, a_meta, s_keys, a_keys)
 
 
+@lru_cache(maxsize=4096)  # the same few hundred addresses recur in every workbook of a batch
 def _row_of(cell: str) -> int:
     i = 0
     while i < len(cell) and cell[i].isalpha():
@@ -287,7 +297,7 @@ def validate(models: Sequence[tuple[Any, WorkbookModel]], pack: Pack) -> dict[An
         return out
     import pandera.pandas as pa
 
-    frames = build_frames(models)
+    frames = _build_frames(models, indexed=False)
     for frame_name, schema in schemas.items():
         df = frames.scored if frame_name == "scored" else frames.amounts
         if df.empty:
@@ -300,11 +310,12 @@ def validate(models: Sequence[tuple[Any, WorkbookModel]], pack: Pack) -> dict[An
 
 
 def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any, list[Finding]]) -> None:
+    keys = frames.scored_keys if frame_name == "scored" else frames.amount_keys
     seen: set[tuple[Any, ...]] = set()
-    for check, raw_index in zip(fc["check"], fc["index"], strict=True):
-        if not isinstance(check, str) or "|" not in check or raw_index is None:
+    for check, position in zip(fc["check"], fc["index"], strict=True):
+        if not isinstance(check, str) or "|" not in check or position is None:
             continue  # a structural failure (dtype) would be a bug in build_frames, not in the workbook
-        index = _index_tuple(raw_index)
+        index = _label_at(keys, position)
         if index is None:
             continue
         rule_id, sub = check.split("|", 1)
@@ -318,19 +329,15 @@ def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any
             out.setdefault(index[0], []).append(f)
 
 
-def _index_tuple(raw: Any) -> tuple[Any, ...] | None:
-    """pandera (with pandas 3) reports a MultiIndex label as its repr string; read it back."""
-    if isinstance(raw, tuple):
-        return raw
-    if isinstance(raw, str):
-        import ast
-
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            return None
-        return value if isinstance(value, tuple) else None
-    return None
+def _label_at(keys: list[tuple[Any, ...]], position: Any) -> tuple[Any, ...] | None:
+    """The index label of a failing row, from the position pandera reports (frames are 0..n-1)."""
+    if isinstance(position, float) and position.is_integer():
+        position = int(position)  # a position column holding a missing label too is read as floats
+    try:
+        i = operator.index(position)
+    except TypeError:
+        return None
+    return keys[i] if 0 <= i < len(keys) else None
 
 
 _FIELD_OF_INDICATOR = {"分值": "weight", "自评得分": "score", "年度指标值": "target", "一级指标": "level1",
