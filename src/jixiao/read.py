@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import python_calamine as pc
+from defusedxml import ElementTree as SafeET
 
 from .errors import (
     CannotCheck,
@@ -160,7 +161,8 @@ def read_bytes(data: bytes, source: str = "") -> Grid:
         with _native_stderr_captured():
             wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
             names = _worksheet_names(wb)
-            sheets = [_read_sheet(wb, name, formula_cells.get(name, set())) for name in names]
+            ods = _ods_merges(zf) if kind == "ods" and zf is not None else {}
+            sheets = [_read_sheet(wb, name, formula_cells.get(name, set()), ods.get(name)) for name in names]
     except CannotCheck:
         raise
     except pc.PasswordError:
@@ -807,7 +809,8 @@ def _worksheet_names(wb: pc.CalamineWorkbook) -> list[str]:
     return names
 
 
-def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[int, int]]) -> Sheet:
+def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[int, int]],
+                extra_merges: list[tuple[int, int, int, int]] | None = None) -> Sheet:
     sheet = wb.get_sheet_by_name(name)
     end = sheet.end
     if end is None:
@@ -819,9 +822,10 @@ def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[in
     rows = sheet.to_python(skip_empty_area=False)
     # Merges are clipped to the grid: past the last value they change nothing, and Sheet keeps
     # one entry per covered cell, so "A1:XFD1048576" would otherwise cost 17 billion of them.
+    ranges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []]
     merges = []
     covered = 0
-    for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []:
+    for r0, c0, r1, c1 in ranges or extra_merges or []:
         r1, c1 = min(r1, height - 1), min(c1, width - 1)
         if 0 <= r0 <= r1 and 0 <= c0 <= c1 and (r0, c0) != (r1, c1):
             covered += (r1 - r0 + 1) * (c1 - c0 + 1)
@@ -830,6 +834,37 @@ def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[in
                                "文件已损坏或被恶意构造，已拒绝读取")
             merges.append((r0, c0, r1, c1))
     return Sheet(name=name, rows=rows, merges=merges, formula_blanks=formula_blanks)
+
+
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+
+
+def _ods_merges(zf: zipfile.ZipFile) -> dict[str, list[tuple[int, int, int, int]]]:
+    """Merged ranges per table of an .ods, which calamine does not report: the annexes' merged
+    label cells (一级指标 spanning its rows) need them. content.xml was checked by the pre-scan."""
+    t = _ODS_TABLE
+    cell_tags = (f"{t}table-cell", f"{t}covered-table-cell")
+    merges: dict[str, list[tuple[int, int, int, int]]] = {}
+    try:
+        root = SafeET.fromstring(zf.read("content.xml"))
+    except (KeyError, SafeET.ParseError, ValueError, zipfile.BadZipFile, zlib.error):
+        return merges
+    for table in root.iter(f"{t}table"):
+        name, r = table.get(f"{t}name", ""), 0
+        for row in table.iter(f"{t}table-row"):
+            if r > MAX_ROWS:
+                break
+            c = 0
+            for cell in row:
+                if cell.tag not in cell_tags:
+                    continue
+                rs = int(cell.get(f"{t}number-rows-spanned", "1") or 1)
+                cs = int(cell.get(f"{t}number-columns-spanned", "1") or 1)
+                if rs > 1 or cs > 1:
+                    merges.setdefault(name, []).append((r, c, r + rs - 1, c + cs - 1))
+                c += int(cell.get(f"{t}number-columns-repeated", "1") or 1)
+            r += int(row.get(f"{t}number-rows-repeated", "1") or 1)  # trailing rows repeat ~1M times
+    return merges
 
 
 def _text_bounded_by_members(zf: zipfile.ZipFile) -> bool:

@@ -38,13 +38,10 @@ def put(cell: Any, value: Any) -> None:
 def workbook_from_grid(grid: Grid, data: bytes) -> tuple[Workbook, bool]:
     """The rebuilt workbook, and whether the column widths came from the original file."""
     widths = column_widths(grid.format, data)
-    ods_merges = _ods_merges(data) if grid.format == "ods" else {}
     wb = Workbook()
     wb.remove(wb.active)
     for sheet in grid.sheets:
         ws = wb.create_sheet(_safe_title(sheet.name))
-        if not sheet.merges and ods_merges.get(sheet.name):
-            sheet = Sheet(sheet.name, sheet.rows, ods_merges[sheet.name], sheet.formula_blanks)
         _fill_sheet(ws, sheet)
         sheet_widths = {c: w for c, w in (widths.get(sheet.name) or _estimate_widths(sheet)).items()
                         if c <= sheet.width}  # a style repeated over the whole row: ignore past the data
@@ -119,17 +116,10 @@ def column_widths(fmt: str, data: bytes) -> Widths:
         if fmt == "xls":
             return _xls_widths(data)
         if fmt == "ods":
-            return _ods_layout(data)[0]
+            return _ods_widths(data)
     except (ValueError, KeyError, IndexError, struct.error, zipfile.BadZipFile, SafeET.ParseError):
         pass  # widths are cosmetic: fall back to estimates rather than fail the copy
     return {}
-
-
-def _ods_merges(data: bytes) -> dict[str, list[tuple[int, int, int, int]]]:
-    try:
-        return _ods_layout(data)[1]
-    except (ValueError, KeyError, zipfile.BadZipFile, SafeET.ParseError):
-        return {}
 
 
 # --- .xls: a minimal OLE compound-file reader for the Workbook stream, then BIFF8 records ---
@@ -230,8 +220,8 @@ def _chars(length: str) -> float | None:
     return max((px - 5) / 7, 1.0)  # Excel width unit: 7 px per character plus 5 px padding
 
 
-def _ods_layout(data: bytes) -> tuple[Widths, dict[str, list[tuple[int, int, int, int]]]]:
-    """Column widths and merged ranges per table of an .ods (calamine reports no .ods merges)."""
+def _ods_widths(data: bytes) -> Widths:
+    """Column widths per table of an .ods, from its table-column styles (merges come with the grid)."""
     zf = zipfile.ZipFile(io.BytesIO(data))
     root = SafeET.fromstring(zf.read("content.xml"))
     t, s = f"{{{_NS['table']}}}", f"{{{_NS['style']}}}"
@@ -244,8 +234,6 @@ def _ods_layout(data: bytes) -> tuple[Widths, dict[str, list[tuple[int, int, int
         if w is not None:
             style_width[st.get(f"{s}name", "")] = w
     widths: Widths = {}
-    merges: dict[str, list[tuple[int, int, int, int]]] = {}
-    cell_tags = (f"{t}table-cell", f"{t}covered-table-cell")
     for table in root.iter(f"{t}table"):
         name = table.get(f"{t}name", "")
         c = 0
@@ -258,17 +246,4 @@ def _ods_layout(data: bytes) -> tuple[Widths, dict[str, list[tuple[int, int, int
             c += repeat
             if c > 512:
                 break
-        r = 0
-        for row in table.iter(f"{t}table-row"):
-            c = 0
-            for cell in row:
-                if cell.tag not in cell_tags:
-                    continue
-                rs = int(cell.get(f"{t}number-rows-spanned", "1"))
-                cs = int(cell.get(f"{t}number-columns-spanned", "1"))
-                if rs > 1 or cs > 1:
-                    merges.setdefault(name, []).append((r, c, r + rs - 1, c + cs - 1))
-                c += int(cell.get(f"{t}number-columns-repeated", "1"))
-            # Trailing empty rows come as one row repeated ~a million times: count, don't loop.
-            r += int(row.get(f"{t}number-rows-repeated", "1"))
-    return widths, merges
+    return widths
