@@ -21,24 +21,14 @@ from jixiao.errors import CannotCheck, EmptyWorkbook, NoAnnexFound
 from jixiao.pipeline import load_model, load_model_bytes
 from jixiao.read import MAX_CELL_CHARS, MAX_ROWS, read_bytes
 
+from workbooks import rewrite_zip
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
 SHEET1 = "xl/worksheets/sheet1.xml"  # 附件一 in the example
 
 
-def rewrite(data: bytes, changes: dict[str, Callable[[bytes], bytes]], add: dict[str, bytes] | None = None) -> bytes:
-    """The zip with some members transformed (and some added), everything else kept."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename in changes:
-                body = changes[info.filename](body)
-            dst.writestr(info.filename, body)
-        for name, body in (add or {}).items():
-            dst.writestr(name, body)
-    return out.getvalue()
+rewrite = rewrite_zip
 
 
 def append_rows(xml: bytes, rows: bytes) -> bytes:

@@ -13,7 +13,7 @@ import threading
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -24,24 +24,14 @@ from jixiao.errors import CannotCheck
 from jixiao.pipeline import load_model, load_model_bytes
 from jixiao.read import MAX_UNCOMPRESSED_TOTAL, read_bytes
 
+from workbooks import rewrite_zip
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
 SHEET1 = "xl/worksheets/sheet1.xml"
 
 
-def rewrite(data: bytes, changes: dict[str, Callable[[bytes], bytes]], add: dict[str, bytes | str] | None = None,
-            ) -> bytes:
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename in changes:
-                body = changes[info.filename](body)
-            dst.writestr(info.filename, body)
-        for name, body in (add or {}).items():
-            dst.writestr(name, body)
-    return out.getvalue()
+rewrite = rewrite_zip
 
 
 def to_shared_strings(data: bytes) -> bytes:

@@ -6,7 +6,9 @@ so inserted rows, shifted tables and stacked annexes are all genuine .xlsx/.xls 
 
 from __future__ import annotations
 
+import io
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,19 @@ def set_cells(path: Path, edits: dict[tuple[str, str], Any], out: Path | None = 
     target = out or path
     wb.save(target)
     return target
+
+
+def rewrite_zip(data: bytes, changes: dict[str, Callable[[bytes], bytes]],
+                add: dict[str, bytes | str] | None = None) -> bytes:
+    """The zip with some members transformed (and some added), everything else kept."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename in changes:
+                body = changes[info.filename](body)
+            dst.writestr(info.filename, body)
+        for name, body in (add or {}).items():
+            dst.writestr(name, body)
+    return out.getvalue()
