@@ -10,7 +10,7 @@ next, then the pandera schemas (one call for a whole batch, see `check_models`),
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..findings import Finding, sort_key
 from ..model import Value, WorkbookModel
@@ -47,17 +47,50 @@ def run_rules(model: WorkbookModel, pack: Pack, *, phase: str = "main",
     """Expression and Python rules of one phase (schema rules are batched separately)."""
     names: ModelNames | None = None
     findings: list[Finding] = []
-    for rule in pack.enabled_rules():
-        if rule.phase != phase or rule.kind in ("schema", "outcome"):
-            continue
-        if rule.kind == "expr":
+    for rule, plan in _phase_rules(pack, phase):
+        if plan is not None:
             if names is None:
                 names = ModelNames(model)
-            findings.extend(_run_expr(rule, pack, model, names))
+            findings.extend(_run_expr(rule, pack, model, names, plan))
         else:
             ctx = RuleContext(model, rule, pack, (earlier or []) + findings)
             findings.extend(REGISTRY[str(rule.python)].fn(ctx))
     return findings
+
+
+class _ExprPlan(NamedTuple):
+    """What `_run_expr` needs of an expression rule, taken out of the Rule once per pack."""
+
+    lets: dict[str, Any]  # name -> compiled let
+    when: Any  # compiled rule-level `when`, or None
+    asserts: tuple[tuple[Any, Any, str | None], ...]  # (compiled when or None, compiled check, message)
+    columns: tuple[str | None, ...]
+    display: bool  # a pass is re-tried at display precision, so its first evaluation keeps its leaves
+
+
+def _plan(rule: Rule) -> _ExprPlan:
+    return _ExprPlan(
+        lets={k: c.fn for k, c in rule.lets.items()},
+        when=rule.when.fn if rule.when is not None else None,
+        asserts=tuple((a.when.fn if a.when is not None else None, a.check.fn, a.message) for a in rule.asserts),
+        columns=rule.columns or (None,),
+        display=bool(rule.display_decimals),
+    )
+
+
+def _phase_rules(pack: Pack, phase: str) -> list[tuple[Rule, _ExprPlan | None]]:
+    """The enabled expression and Python rules of a phase, in pack order, expression rules with their
+    plan. Worked out once per pack and kept in `pack.cache`, like the compiled schemas (a loaded pack
+    is not changed afterwards)."""
+    phases = pack.cache.get("engine.phases")
+    if phases is None:
+        phases = {}
+        for rule in pack.enabled_rules():
+            if rule.kind not in ("schema", "outcome"):
+                plan = _plan(rule) if rule.kind == "expr" else None
+                phases.setdefault(rule.phase, []).append((rule, plan))
+        pack.cache["engine.phases"] = phases
+    return phases.get(phase, [])
 
 
 # --- expression rules ---------------------------------------------------------------------
@@ -76,15 +109,12 @@ def _contexts(rule: Rule, names: ModelNames, model: WorkbookModel) -> Iterator[t
             yield CROSS, names.cross, None
 
 
-def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames) -> Iterator[Finding]:
-    env = Env(ns={}, params=rule.params, lets={k: c.fn for k, c in rule.lets.items()},
-              min_decimals=rule.min_decimals, exact_operands=rule.exact_operands, exact=rule.exact,
-              tolerance=rule.tolerance)
-    # hoisted out of the loops: a rule is applied to every column of every context
-    when = rule.when.fn if rule.when is not None else None
-    asserts = [(a.when.fn if a.when is not None else None, a.check.fn, a.message) for a in rule.asserts]
-    columns = rule.columns or (None,)
-    display = bool(rule.display_decimals)  # a pass is re-tried at display precision: keep its leaves
+def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames,
+              plan: _ExprPlan | None = None) -> Iterator[Finding]:
+    plan = plan or _plan(rule)
+    env = Env(ns={}, params=rule.params, lets=plan.lets, min_decimals=rule.min_decimals,
+              exact_operands=rule.exact_operands, exact=rule.exact, tolerance=rule.tolerance)
+    when, asserts, columns, display = plan.when, plan.asserts, plan.columns, plan.display
     for annex, ns, project in _contexts(rule, names, model):
         rows: list[Any] = ns.get("指标", []) if rule.per == "指标" else [None]
         for row in rows:
@@ -101,7 +131,7 @@ def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames) -
                     if res == SKIP:
                         continue
                     if res == FALSE:
-                        f = _failure(rule, pack, model, env, check, annex, project, message)
+                        f = _failure(rule, pack, model, env, check, annex, project, message, recorded=display)
                         if f is not None:
                             yield f
                     elif display:
@@ -133,8 +163,9 @@ def _first_failed(env: Env) -> Comparison | None:
 
 
 def _failure(rule: Rule, pack: Pack, model: WorkbookModel, env: Env, fn: Any, annex: str, project: str | None,
-             message: str | None) -> Finding | None:
-    _eval(fn, env, record=True)  # again, keeping what a message needs
+             message: str | None, *, recorded: bool = False) -> Finding | None:
+    if not recorded:  # evaluate again, keeping what a message needs (unless that evaluation kept it already)
+        _eval(fn, env, record=True)
     cmp = _first_failed(env)
     leaves = list(env.leaves)
     # truncation explains a reported value that is shown cut short; it never excuses an inequality

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..model import Value
 from ..text import label_key
-from .intervals import FALSE, SKIP, TRUE, UNKNOWN, Num, eq, le, lt, tri_and, tri_not, tri_or
+from .intervals import FALSE, HALF_UNITS, SKIP, TRUE, UNKNOWN, Num, eq, le, lt, tri_and, tri_not, tri_or
 
 
 class ExprError(ValueError):
@@ -102,9 +102,11 @@ def leaf_num(v: Value, env: Env) -> Num | Any:
         return Num.truncated(n, d)
     if env.display is v:
         return Num.rounded(n, max(d, env.display_decimals))
+    # Num.exact / Num.rounded, inlined: this is the hottest path of the rule engine
     if env.exact or (env.side == RIGHT and env.exact_operands):
-        return Num(n, n, n)  # Num.exact, without the extra call (this is the hottest path)
-    return Num.rounded(n, d)
+        return Num(n, n, n)
+    half = HALF_UNITS[d] if d < 16 else 0.5 * 10.0 ** -d
+    return Num(n - half, n + half, n)
 
 
 def to_num(x: Any, env: Env) -> Num | Any:
@@ -402,6 +404,9 @@ class _Compiler:
             self.names.add(root)
             base = lambda env: env.ns.get(root, BLANK)  # noqa: E731
         steps = tuple(path)
+        if root not in self.lets and root != "params" and len(steps) == 1:
+            only = steps[0]  # the common `行.列` form, without the generic loop
+            return lambda env: step(env.ns.get(root, BLANK), only)
 
         def f(env: Env) -> Any:
             obj = base(env)
@@ -554,7 +559,8 @@ def _text_of(x: Any) -> str | None:
 
 def _compare(env: Env, sym: str, a: Node, b: Node) -> int:
     saved = env.side
-    start = len(env.leaves)
+    record = env.record  # the positions in env.leaves matter only when recording
+    start = len(env.leaves) if record else 0
     env.side = LEFT
     x = a(env)
     if type(x) is Num:  # the usual operands first, before the text check
@@ -568,7 +574,7 @@ def _compare(env: Env, sym: str, a: Node, b: Node) -> int:
         return _compare_text(env, sym, x, y)
     else:
         nx = to_num(x, env)
-    mid = len(env.leaves)
+    mid = len(env.leaves) if record else 0
     env.side = RIGHT
     y = b(env)
     if type(y) is Num:
@@ -586,7 +592,7 @@ def _compare(env: Env, sym: str, a: Node, b: Node) -> int:
     else:
         tol = env.tolerance
         res = _TESTS[sym](nx, ny.widen(tol) if tol else ny)
-    if env.record:
+    if record:
         known = nx is not BLANK and ny is not BLANK
         env.compares.append(Comparison(sym, nx if known else None, ny if known else None,
                                        env.leaves[start:mid], env.leaves[mid:], res))

@@ -14,7 +14,7 @@ from typing import Final
 
 # Relative slack for binary floating point: 0.1 + 0.2 must still equal 0.3.
 _EPS: Final = 1e-9
-_HALF: Final = tuple(0.5 * 10.0 ** -d for d in range(16))
+HALF_UNITS: Final = tuple(0.5 * 10.0 ** -d for d in range(16))  # half a unit in the last place, by decimals
 
 
 class Num:
@@ -34,7 +34,7 @@ class Num:
     @classmethod
     def rounded(cls, v: float, decimals: int) -> Num:
         """The values that round (half away or half even, both covered) to v at `decimals`."""
-        half = _HALF[decimals] if decimals < 16 else 0.5 * 10.0 ** -decimals
+        half = HALF_UNITS[decimals] if decimals < 16 else 0.5 * 10.0 ** -decimals
         return cls(v - half, v + half, v)
 
     @classmethod
@@ -106,7 +106,7 @@ SKIP: Final = 3
 def eq(a: Num, b: Num) -> int:
     if a.hi + _slack(a.hi) < b.lo or b.hi + _slack(b.hi) < a.lo:
         return FALSE
-    if a.is_point and b.is_point and math.isclose(a.lo, b.lo, rel_tol=_EPS, abs_tol=_EPS):
+    if a.lo == a.hi and b.lo == b.hi and math.isclose(a.lo, b.lo, rel_tol=_EPS, abs_tol=_EPS):  # both points
         return TRUE
     return UNKNOWN
 

@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..findings import Finding, Severity
@@ -52,9 +53,9 @@ class RuleContext:
                 project: str | None = None, expected: str | None = None, actual: str | None = None,
                 message: str | None = None, **fields: Any) -> Finding:
         sh = (v.sheet if v is not None and v.sheet else "") or sheet
-        other = [c if isinstance(c, str) else _addr(c, sh) for c in cells]
+        other = [a for a in (c if isinstance(c, str) else _addr(c, sh) for c in cells) if a]
         return make_finding(self.rule, annex=annex, sheet=sh, cell=v.cell if v is not None else "",
-                            cells=[c for c in other if c], project=project, expected=expected,
+                            cells=other, project=project, expected=expected,
                             actual=actual if actual is not None else (shown(v) if v is not None else None),
                             fields=fields, message=message)
 
@@ -100,18 +101,30 @@ def _empty(v: Value) -> bool:
     return v.blank or v.na
 
 
+_SPACE_RE = re.compile(r"\s+")
+
+
 def _name(r: IndicatorRow) -> str:
     """The indicator's name for messages: 三级, or 二级 when 三级 is "无"/blank."""
     v = r.level3 if not _empty(r.level3) else r.level2
     return _SPACE_RE.sub("", v.text or "") or f"第{r.row}行"
 
 
-_FOLD = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}  # as text.fold, via str.translate
-_SPACE_RE = re.compile(r"\s+")
+_FULL_WIDTH_RE = re.compile("[\uff01-\uff5e\u3000]")
+
+
+def _fold(text: str) -> str:
+    """text.fold, cheaply: only the (few) full-width characters are replaced."""
+    return _FULL_WIDTH_RE.sub(_half_width, text)
+
+
+def _half_width(m: re.Match[str]) -> str:
+    c = m.group()
+    return " " if c == "\u3000" else chr(ord(c) - 0xFEE0)
 
 
 def _norm(text: str) -> str:
-    return _SPACE_RE.sub("", (text or "").translate(_FOLD))
+    return _SPACE_RE.sub("", _fold(text or ""))
 
 
 def _tables(ctx: RuleContext) -> Iterator[tuple[str, Annex2 | Annex3, IndicatorTable, str | None]]:
@@ -138,15 +151,24 @@ def _rows_of(a: Annex) -> list[LabeledRow]:
     return [a.funds] if a.funds is not None else []
 
 
-def _descendants(rows: list[LabeledRow], key: str) -> list[LabeledRow]:
+def _descendants(rows: list[LabeledRow], key: str,
+                 children: dict[str | None, list[LabeledRow]] | None = None) -> list[LabeledRow]:
+    """Rows below `key`, in the order of a depth-first walk (pass `_children(rows)` when asking often)."""
+    kids = children if children is not None else _children(rows)
     out: list[LabeledRow] = []
     todo = [key]
     while todo:
-        k = todo.pop()
-        for r in rows:
-            if r.parent == k:
-                out.append(r)
-                todo.append(r.key)
+        for r in kids.get(todo.pop(), ()):
+            out.append(r)
+            todo.append(r.key)
+    return out
+
+
+def _children(rows: list[LabeledRow]) -> dict[str | None, list[LabeledRow]]:
+    """Direct child rows by parent key, in sheet order."""
+    out: dict[str | None, list[LabeledRow]] = {}
+    for r in rows:
+        out.setdefault(r.parent, []).append(r)
     return out
 
 
@@ -161,8 +183,9 @@ def parent_blank_children_filled(ctx: RuleContext) -> Iterator[Finding]:
     for label, a, project in ctx.annexes(ANNEX1, ANNEX3):
         rows = _rows_of(a)
         cols = columns.get(label) or sorted({c for r in rows for c in r.values})
+        children = _children(rows)
         for parent in rows:
-            kids = _descendants(rows, parent.key)
+            kids = _descendants(rows, parent.key, children)
             if not kids:
                 continue
             for col in cols:
@@ -190,8 +213,9 @@ def children_blank_in_column(ctx: RuleContext) -> Iterator[Finding]:
     cols = list(ctx.params.get("columns") or ("年初预算数", "全年预算数", "全年执行数"))
     for label, a, project in ctx.annexes(ANNEX3, ANNEX1):
         rows = _rows_of(a)
+        children = _children(rows)
         for parent in rows:
-            kids = [r for r in rows if r.parent == parent.key]
+            kids = children.get(parent.key, [])
             if not kids:
                 continue
             for col in cols:
@@ -321,7 +345,7 @@ def year_after_evaluation(ctx: RuleContext) -> Iterator[Finding]:
             if level2 and not _level2_in(r, level2):
                 continue
             for which, v in (("年度指标值", r.target), ("实际完成值", r.actual)):
-                late = [int(y) for y in _YEAR_RE.findall((v.text or "").translate(_FOLD)) if int(y) > year]
+                late = [int(y) for y in _YEAR_RE.findall(_fold(v.text or "")) if int(y) > year]
                 if late and v.cell:
                     yield ctx.finding(label, v, project=project, which=which, year=str(year),
                                       named=str(late[0]), indicator=_name(r))
@@ -417,7 +441,7 @@ def _field(a: Annex, name: str) -> Value | None:
 @pyrule("goal_text")
 def goal_text(ctx: RuleContext) -> Iterator[Finding]:
     """年度总体目标：预期目标、实际完成情况须填写；实际完成情况不能照抄预期目标或只写套话。"""
-    patterns = [re.compile(p) for p in ctx.params.get("boilerplate") or ()]
+    patterns = _compiled(tuple(ctx.params.get("boilerplate") or ()))
     max_chars = int(ctx.params.get("boilerplate_max_chars", 80))
     for label, a, project in ctx.annexes(ANNEX2, ANNEX3):
         assert isinstance(a, Annex2 | Annex3)
@@ -434,6 +458,11 @@ def goal_text(ctx: RuleContext) -> Iterator[Finding]:
         elif len(text) <= max_chars and any(p.search(text) for p in patterns):
             yield ctx.finding(label, act, project=project,
                               detail="实际完成情况只有笼统的结论（如“综合评价达到预期目标”），未写明具体完成了什么")
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> list[re.Pattern[str]]:
+    return [re.compile(p) for p in patterns]
 
 
 @pyrule("level1_weights")
@@ -472,11 +501,20 @@ def project_listed(ctx: RuleContext) -> Iterator[Finding]:
         name = label_key(a.project_name.text)
         if not name:
             continue
-        best = max((difflib.SequenceMatcher(None, name, n).ratio(), n) for n in names)
-        if best[0] >= min_ratio or any(name in n or n in name for n in names):
+        if any(name in n or n in name for n in names) or _similar_to_any(name, names, min_ratio):
             continue
         yield ctx.finding(label, a.project_name, project=project, name=a.project_name.text,
                           lines="、".join(names), cells=[r.label for r in lines])
+
+
+def _similar_to_any(name: str, names: list[str], min_ratio: float) -> bool:
+    """Whether difflib's ratio to some name reaches `min_ratio`; the cheap upper bounds
+    (real_quick_ratio ≥ quick_ratio ≥ ratio) rule most names out first."""
+    for n in names:
+        m = difflib.SequenceMatcher(None, name, n)
+        if m.real_quick_ratio() >= min_ratio and m.quick_ratio() >= min_ratio and m.ratio() >= min_ratio:
+            return True
+    return False
 
 
 @pyrule("na_in_amounts")

@@ -114,9 +114,10 @@ def _build_frames(models: Sequence[tuple[Any, WorkbookModel]], *, indexed: bool)
     def amount(wid: Any, annex: str, project: str | None, label: str, fld: str, v: Value) -> None:
         if not v.cell or v.blank:
             return  # a blank cell can fail no amount check
+        n = v.number
         a_keys.append((wid, v.sheet, _row_of(v.cell), fld))
-        a_val.append(v.number if v.number is not None else math.nan)
-        a_text.append(_is_text(v))
+        a_val.append(n if n is not None else math.nan)
+        a_text.append(n is None and not v.na and not v.formula_without_value)  # _is_text of a filled cell
         a_meta.append((annex, project, label, v))
 
     def scored(wid: Any, annex: str, project: str | None, kind: str, row_no: int, obj: Any, l1: str, l2: str,

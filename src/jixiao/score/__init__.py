@@ -34,7 +34,13 @@ def score_file_model(model: WorkbookModel, rubric: Rubric | None = None, *, pack
 
 
 def _pack_rule_ids(pack: Any) -> frozenset[str]:
+    cache = getattr(pack, "cache", None)  # a loaded `Pack` keeps its compiled artefacts there
+    if isinstance(cache, dict) and "score.owned" in cache:
+        return cache["score.owned"]
     enabled = getattr(pack, "enabled_rules", None)
     if not callable(enabled):
         return frozenset()
-    return frozenset(str(getattr(r, "id", "")) for r in enabled())
+    owned = frozenset(str(getattr(r, "id", "")) for r in enabled())
+    if isinstance(cache, dict):
+        cache["score.owned"] = owned
+    return owned

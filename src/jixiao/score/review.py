@@ -405,25 +405,24 @@ class _Table:
         if rec.kind not in ("定量", "时效", "定性") or not rec.verifiable:
             return  # 无指标 / 无实际值 / 照抄 / 无法复核: verdict only (the check stage reports the defect)
         w, s, cell = row.weight, row.reported, r.score.cell
-        why = f"偏差原因：{explanation}" if explanation else "未填写偏差原因分析及改进措施"
-        name = f"“{row.indicator}”"
-        rng = _range_text(rec)
-        cells = [r.target.cell, r.actual.cell]
         over_achieved = rec.ratio is not None and rec.ratio > 1 + self.rubric.over_achievement + 1e-9
         if s > w + self._tol(r.score):
             pass  # above 分值: the check stage's NAT-S1
         elif rec.met is False and s >= w - 1e-9 and rec.hi < w - self.rubric.score_tolerance:
             what = f"定性等级为“{rec.grade}”" if rec.kind == "定性" else "未达到年度指标值"
+            rng = _range_text(rec)
             self._finding("WARN-06", Severity.ERROR, cell,
-                          f"{name}{what}（{rec.basis}），自评却记满分 {_num(w)} 分；按评分办法应得 {rng} 分",
-                          row, cells=cells, expected=rng, actual=_num(s), diff=_num(round(s - rec.hi, 4)))
+                          f"{_quoted(row)}{what}（{rec.basis}），自评却记满分 {_num(w)} 分；按评分办法应得 {rng} 分",
+                          row, cells=_cells(r), expected=rng, actual=_num(s), diff=_num(round(s - rec.hi, 4)))
         elif row.verdict == OVER:
             rule = "WARN-16" if rec.kind == "定性" else rec.rule
             self._finding(rule, Severity.ERROR, cell,
-                          f"{name}{rec.basis}；自评 {_num(s)} 分，多评 {_num(round(s - rec.hi, 4))} 分",
-                          row, cells=cells, expected=rng, actual=_num(s), diff=_num(round(s - rec.hi, 4)))
+                          f"{_quoted(row)}{rec.basis}；自评 {_num(s)} 分，多评 {_num(round(s - rec.hi, 4))} 分",
+                          row, cells=_cells(r), expected=_range_text(rec), actual=_num(s),
+                          diff=_num(round(s - rec.hi, 4)))
         elif row.verdict == UNDER:
             diff = _num(round(s - rec.lo, 4))
+            name, why = _quoted(row), _why(explanation)
             if rec.kind == "定性":
                 rule, msg = "WARN-16", f"{name}{rec.basis}；自评 {_num(s)} 分，低于该等级的分数区间；{why}"
             elif rec.met:
@@ -432,16 +431,16 @@ class _Table:
                                         f"{hint}；{why}")
             else:
                 rule, msg = rec.rule, f"{name}{rec.basis}；自评 {_num(s)} 分，低于公式得分；{why}"
-            self._finding(rule, Severity.WARNING, cell, msg, row, cells=cells, expected=rng, actual=_num(s),
-                          diff=diff, explanation=explanation)
+            self._finding(rule, Severity.WARNING, cell, msg, row, cells=_cells(r), expected=_range_text(rec),
+                          actual=_num(s), diff=diff, explanation=explanation)
         if over_achieved and rec.ratio is not None:
             ded = f"；自评扣 {_num(round(w - s, 4))} 分" if s < w - self._tol(r.score) else ""
             self._finding(
                 "WARN-08", Severity.WARNING, cell,
-                f"{name}实际完成值“{r.actual.text}”是年度指标值“{r.target.text}”的 {rec.ratio:.2f} 倍，"
+                f"{_quoted(row)}实际完成值“{r.actual.text}”是年度指标值“{r.target.text}”的 {rec.ratio:.2f} 倍，"
                 f"超额 {(rec.ratio - 1) * 100:.0f}%（阈值 {self.rubric.over_achievement * 100:.0f}%）{ded}；"
-                f"需分析超额原因（年初指标值是否设定偏低）：{why}",
-                row, cells=cells, expected=f"≤ {1 + self.rubric.over_achievement:.2f} 倍",
+                f"需分析超额原因（年初指标值是否设定偏低）：{_why(explanation)}",
+                row, cells=_cells(r), expected=f"≤ {1 + self.rubric.over_achievement:.2f} 倍",
                 actual=f"{rec.ratio:.2f} 倍", explanation=explanation)
 
     # -- totals --
@@ -464,8 +463,8 @@ class _Table:
         rv.grade_reported, rv.grade_recomputed = rub.grade(reported), rub.grade(recomputed)
         rv.grade_range = (rub.grade(lo), rub.grade(hi))
         cell = rv.total_cell or (rv.rows[-1].cell if rv.rows else "")
-        unverifiable = sum(1 for r in rv.rows if r.verdict == UNVERIFIABLE)
         if rub.grading and rv.rows and rv.grade_reported != rv.grade_recomputed:
+            unverifiable = sum(1 for r in rv.rows if r.verdict == UNVERIFIABLE)
             extra = f"，其中 {unverifiable} 行无法复核、暂按自评计" if unverifiable else ""
             self._finding(
                 "NAT-G1", Severity.INFO, cell,
@@ -492,6 +491,21 @@ _BREAK = re.compile(r"\s*\n\s*")
 
 def _label(text: str) -> str:
     return _BREAK.sub("", text).strip() if "\n" in text else text.strip()
+
+
+# Pieces of _judge's messages, built only for a row that gets a finding (most rows get none).
+
+
+def _quoted(row: RowReview) -> str:
+    return f"“{row.indicator}”"
+
+
+def _why(explanation: str) -> str:
+    return f"偏差原因：{explanation}" if explanation else "未填写偏差原因分析及改进措施"
+
+
+def _cells(r: IndicatorRow) -> list[str]:
+    return [r.target.cell, r.actual.cell]
 
 
 def _blank_text(v: Value) -> bool:
