@@ -154,3 +154,25 @@ def test_vba_and_warnings_mapping():
     assert fidelity.from_warnings(caught) == {"x14_conditional": 1, "sparkline": 1}  # type: ignore[arg-type]
     line = fidelity.loss_line({"x14_conditional": 1, "vba": 1})
     assert "扩展条件格式" in line and "宏（VBA）" in line
+
+
+def test_huge_merged_range_is_annotated_from_the_grid(tmp_path):
+    """A crafted merge over 10 million cells (found by the fuzzer) would make openpyxl build one
+    object per cell; the copy is rebuilt from the grid instead, whose merges are clipped."""
+    import re as _re
+
+    from jixiao.pipeline import check_file
+    from jixiao.report.annotate import annotate as _annotate
+
+    from workbooks import EXAMPLE, rewrite_zip
+
+    def widen(xml: bytes) -> bytes:
+        return _re.sub(rb'<mergeCell ref="[^"]+"\s*/>', b'<mergeCell ref="A1:SZ20000"/>', xml, count=1)
+
+    src = tmp_path / "huge_merge.xlsx"
+    src.write_bytes(rewrite_zip(EXAMPLE.read_bytes(), {"xl/worksheets/sheet2.xml": widen}))
+    result = check_file(src)
+    assert result.checked
+    done = _annotate(result, out_dir=tmp_path / "out")
+    assert done is not None and done.path.exists()
+    assert done.loss and "重建" in done.loss

@@ -155,8 +155,9 @@ def annotate(result: FileResult, target: str | Path | None = None, *, out_dir: s
 
 def _open(data: bytes, name: str) -> tuple[Workbook, dict[str, int]]:
     """The workbook to annotate plus what the copy loses. openpyxl when it can, else a rebuild."""
-    if sniff(data) == "xlsx":
-        lost = fidelity.scan_zip(zipfile.ZipFile(io.BytesIO(data)))
+    zf = zipfile.ZipFile(io.BytesIO(data)) if sniff(data) == "xlsx" else None
+    if zf is not None and _merged_area(zf) <= MAX_OPENPYXL_MERGED_CELLS:
+        lost = fidelity.scan_zip(zf)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -171,6 +172,37 @@ def _open(data: bytes, name: str) -> tuple[Workbook, dict[str, int]]:
             wb.template = False  # an .xltx input: the copy is a workbook, not a template
             return wb, fidelity.merge(lost, fidelity.from_warnings(caught))
     return _rebuild(data, name)
+
+
+# openpyxl makes one object per cell under a merged range: a crafted "A1:SZ20000" costs minutes
+# and gigabytes. Past this the copy is rebuilt from the grid, whose merges are clipped to the data.
+MAX_OPENPYXL_MERGED_CELLS = 200_000
+_MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\b[^>]*?\bref="\$?([A-Z]{1,3})\$?(\d{1,7}):\$?([A-Z]{1,3})\$?(\d{1,7})"')
+
+
+def _merged_area(zf: zipfile.ZipFile) -> int:
+    """Cells under merged ranges, over all worksheets, from the XML (before openpyxl sees it)."""
+    total = 0
+    for info in zf.infolist():
+        if not info.filename.startswith("xl/worksheets/"):
+            continue
+        xml = zf.read(info)
+        if b"mergeCell" not in xml:
+            continue
+        for c0, r0, c1, r1 in _MERGE_REF.findall(xml):
+            rows = abs(int(r1) - int(r0)) + 1
+            cols = abs(_col(c1) - _col(c0)) + 1
+            total += rows * cols
+            if total > MAX_OPENPYXL_MERGED_CELLS:
+                return total
+    return total
+
+
+def _col(letters: bytes) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ch - 64
+    return n
 
 
 def _rebuild(data: bytes, name: str) -> tuple[Workbook, dict[str, int]]:
