@@ -48,6 +48,7 @@ from typing import Any
 
 from ..findings import Finding, Severity
 from ..model import Annex2, Annex3, IndicatorRow, IndicatorTable, LabeledRow, Value, WorkbookModel
+from ..safety import printable
 from .indicator import Note, Recomputed, _num, recompute_execution, recompute_indicator
 from .rubric import ALL_INDICATORS, EXECUTION, Rubric
 
@@ -263,9 +264,11 @@ class ScoreReview:
                               ("分值", "right"), ("自评", "right"), ("复核", "right"), ("结论", "left")):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for t in self.tables:
-            table.add_row("", Text(t.name, style="bold"), "", "", "", "", "", "")
+            table.add_row("", Text(printable(t.name), style="bold"), "", "", "", "", "", "")
             for r in t.rows:
-                table.add_row(str(r.row), r.indicator, r.target, r.actual, _opt(r.weight), _opt(r.reported),
+                # cell text goes through printable(): no escape sequences from a workbook reach the terminal
+                table.add_row(str(r.row), Text(printable(r.indicator)), Text(printable(r.target)),
+                              Text(printable(r.actual)), _opt(r.weight), _opt(r.reported),
                               r.recomputed_text, Text(r.verdict, style=style.get(r.verdict, "")))
             lo, hi = t.recomputed_range
             table.add_row("", Text("合计", style="bold"), "", f"复核区间 {_disp(lo)}–{_disp(hi)}",
