@@ -18,7 +18,7 @@ from typing import Any
 
 from ..findings import Finding, Severity
 from ..model import Annex1, Annex2, Annex3, IndicatorRow, IndicatorTable, LabeledRow, Value, WorkbookModel
-from ..text import label_key
+from ..text import fold, label_key
 from .messages import fmt_number, fmt_signed, make_finding, shown
 from .namespace import ANNEX1, ANNEX2, ANNEX3
 from .rulepack import Pack, Rule
@@ -110,21 +110,8 @@ def _name(r: IndicatorRow) -> str:
     return _SPACE_RE.sub("", v.text or "") or f"第{r.row}行"
 
 
-_FULL_WIDTH_RE = re.compile("[\uff01-\uff5e\u3000]")
-
-
-def _fold(text: str) -> str:
-    """text.fold, cheaply: only the (few) full-width characters are replaced."""
-    return _FULL_WIDTH_RE.sub(_half_width, text)
-
-
-def _half_width(m: re.Match[str]) -> str:
-    c = m.group()
-    return " " if c == "\u3000" else chr(ord(c) - 0xFEE0)
-
-
 def _norm(text: str) -> str:
-    return _SPACE_RE.sub("", _fold(text or ""))
+    return _SPACE_RE.sub("", fold(text or ""))
 
 
 def _tables(ctx: RuleContext) -> Iterator[tuple[str, Annex2 | Annex3, IndicatorTable, str | None]]:
@@ -345,7 +332,7 @@ def year_after_evaluation(ctx: RuleContext) -> Iterator[Finding]:
             if level2 and not _level2_in(r, level2):
                 continue
             for which, v in (("年度指标值", r.target), ("实际完成值", r.actual)):
-                late = [int(y) for y in _YEAR_RE.findall(_fold(v.text or "")) if int(y) > year]
+                late = [int(y) for y in _YEAR_RE.findall(fold(v.text or "")) if int(y) > year]
                 if late and v.cell:
                     yield ctx.finding(label, v, project=project, which=which, year=str(year),
                                       named=str(late[0]), indicator=_name(r))

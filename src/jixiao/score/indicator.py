@@ -24,23 +24,10 @@ from functools import lru_cache
 
 from ..findings import Severity
 from ..model import IndicatorRow, LabeledRow, Value
+from ..text import fold
 from .rubric import Band, Rubric
 
 _EPS = 1e-9
-# text.fold, kept cheap: the scorer folds every target/actual. A regex finds the few full-width
-# characters (str.translate looks up every character of the text in a dict: ~2x slower).
-_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
-
-
-def fold(text: str) -> str:
-    return _FULL_WIDTH.sub(_half_width, text)
-
-
-def _half_width(m: re.Match[str]) -> str:
-    c = m.group()
-    return " " if c == "\u3000" else chr(ord(c) - 0xFEE0)
-
-
 _MONEY = {"元": 1e-4, "万元": 1.0, "亿元": 1e4}
 _COUNT_UNITS = frozenset({"次", "个", "项", "件", "人", "人次", "户", "家", "篇", "场", "期", "份", "台", "辆"})
 _DAY_UNITS = frozenset({"天", "日"})
