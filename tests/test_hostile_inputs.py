@@ -535,3 +535,23 @@ def test_native_panic_is_quiet(tmp_path: Path) -> None:
     both = proc.stdout + proc.stderr
     assert "panicked" not in both and "stack backtrace" not in both and "Traceback" not in both
     assert "panic.xls" in both
+
+
+def test_member_name_starting_with_nul_is_corrupt_not_internal(tmp_path: Path) -> None:
+    """zipfile cuts a name at its first NUL: "\\0x.xml" becomes "", which made the pre-scan trip
+    (IndexError -> INTERNAL). It is a broken package, and says so."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(example_bytes())) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.writestr("QnulQ.xml", b"<x/>")
+    data = buf.getvalue().replace(b"QnulQ.xml", b"\0nulQ.xml")
+    with pytest.raises(CannotCheck) as err:
+        read_bytes(data)
+    assert err.value.code == "CORRUPT"
+    path = tmp_path / "nul.xlsx"
+    path.write_bytes(data)
+    proc = run_cli(path)
+    assert proc.returncode == 3
+    assert "无名成员" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -35,6 +35,10 @@ _RESULT_KEYS = ("序号", "严重程度", "规则", "单元格", "审核说明")
 # The 评分复核 table is recognised by these header labels in one row.
 REVIEW_KEYS = ("指标", "填报得分", "复核得分")
 _SCAN_ROWS = 30  # header rows sit near the top; keeps recognition cheap on big sheets
+# A character of a label each table requires (审核说明 / 复核得分) that no other character folds
+# into (NFKC): a sheet whose top rows never contain it is no table of ours, whatever the
+# folding would say, so ordinary sheets skip folding every label (tests/test_text_and_locate.py).
+_HEADER_MARK = "核"
 
 _A1_RE = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d{1,7})$")
 # Text that fills the cell but explains nothing.
@@ -51,6 +55,8 @@ def find_review_header(rows: Sequence[Sequence[Any]]) -> tuple[int, dict[str, in
 
 
 def _find_header(rows: Sequence[Sequence[Any]], required: tuple[str, ...]) -> tuple[int, dict[str, int]] | None:
+    if not _may_hold_header(rows):
+        return None
     for r, row in enumerate(rows[:_SCAN_ROWS]):
         cols: dict[str, int] = {}
         for c, v in enumerate(row):
@@ -63,8 +69,19 @@ def _find_header(rows: Sequence[Sequence[Any]], required: tuple[str, ...]) -> tu
     return None
 
 
+def _may_hold_header(rows: Sequence[Sequence[Any]]) -> bool:
+    """False when no header row can hold a table of ours (see _HEADER_MARK)."""
+    for row in rows[:_SCAN_ROWS]:
+        for v in row:
+            if isinstance(v, str) and _HEADER_MARK in v:
+                return True
+    return False
+
+
 def report_sheet_kind(sheet: Sheet) -> str | None:
     """RESULT_SHEET / REVIEW_SHEET when `sheet` is one this tool added, else None."""
+    if not _may_hold_header(sheet.rows):  # most sheets: one cheap pass instead of two foldings
+        return None
     if find_result_header(sheet.rows) is not None:
         return RESULT_SHEET
     if find_review_header(sheet.rows) is not None:

@@ -9,12 +9,16 @@ headers are read relative to the report year ("2022 年决算数" in a 2023 tabl
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from itertools import accumulate, count
+from operator import add
+from typing import Any, NamedTuple
 
 from .read import Grid, Sheet
-from .text import a1, label_key, parse_year
+from .text import a1, label_key, parse_year, str_label_key
 
 ANNEX_TITLES = {
     "annex1": ("部门整体支出绩效评价基础数据表", "部门整体支出绩效评价基础表"),
@@ -85,9 +89,9 @@ FOOTER_LABELS = ("填表人", "填报日期", "联系电话", "单位负责人�
 _ELLIPSIS = {"……", "…", "...", "......", "⋯⋯", "⋯"}
 
 
-@dataclass(slots=True)
-class CellRef:
-    """A located cell: its sheet, 0-based position (top-left of its merge) and raw content."""
+class CellRef(NamedTuple):
+    """A located cell: its sheet, 0-based position (top-left of its merge) and raw content.
+    A named tuple: a few hundred are made per workbook, and `_new_ref` makes one cheaply."""
 
     sheet: str
     r: int
@@ -98,6 +102,9 @@ class CellRef:
     @property
     def address(self) -> str:
         return a1(self.r, self.c)
+
+
+_new_ref = tuple.__new__  # CellRef without the Python-level __new__ (hot: Region.ref)
 
 
 @dataclass(slots=True)
@@ -128,81 +135,169 @@ class Located:
 
 
 class SheetLabels:
-    """Every text cell of a sheet, folded once: (row, col) -> label key, in row-major order."""
+    """Every text cell of a sheet, folded once, in row-major order: parallel lists `rows`,
+    `cols` and `keys`.
+
+    The keys are also joined into one `text`, each between line breaks (a key never holds
+    whitespace), so that finding a label is one regex search instead of a loop over cells.
+    """
 
     def __init__(self, sheet: Sheet) -> None:
         self.sheet = sheet
-        self.keys: dict[tuple[int, int], str] = {}
-        self.by_row: dict[int, list[tuple[int, str]]] = {}
-        covered = sheet.is_covered
+        rows: list[int] = []
+        cols: list[int] = []
+        raws: list[str] = []
         for r, row in enumerate(sheet.rows):
-            cells = None
             for c, v in enumerate(row):
                 # calamine gives "" for empty cells: the truthiness test skips them cheaply
-                if v and type(v) is str and not covered(r, c):
-                    k = label_key(v)
-                    if k:
-                        self.keys[(r, c)] = k
-                        if cells is None:
-                            cells = self.by_row[r] = []
-                        cells.append((c, k))
+                if v and type(v) is str:
+                    rows.append(r)
+                    cols.append(c)
+                    raws.append(v)
+        keys = list(map(str_label_key, raws))
+        covered = list(map(sheet.is_covered, rows, cols))
+        if "" in keys or any(covered):  # rare: drop cells under a merge and labels folding to nothing
+            kept = [i for i, k in enumerate(keys) if k and not covered[i]]
+            rows, cols, keys = [rows[i] for i in kept], [cols[i] for i in kept], [keys[i] for i in kept]
+        self.rows, self.cols, self.keys = rows, cols, keys  # rows sorted: for bisect
+        self.text = "\n" + "\n".join(keys) + "\n"
+        # offset in `text` of the line break before each key (and a last one after them all)
+        self.starts = list(map(add, accumulate(map(len, keys), initial=0), count()))
+
+    def entry_at(self, offset: int, lo: int = 0, hi: int | None = None) -> int:
+        """The entry whose leading line break is at `offset` (a match start)."""
+        return bisect_left(self.starts, offset, lo, len(self.keys) if hi is None else hi)
+
+    def entry_holding(self, offset: int) -> int:
+        """The entry whose key holds `offset` of `text`."""
+        return bisect_right(self.starts, offset) - 1
+
+    def row(self, r: int) -> list[tuple[int, str]]:
+        """(col, key) of row `r`, left to right."""
+        i = bisect_left(self.rows, r)
+        j = bisect_right(self.rows, r, i)
+        return list(zip(self.cols[i:j], self.keys[i:j]))
+
+    def row_keys(self, r: int, limit: int | None = None) -> list[str]:
+        """The keys of row `r` (left of column `limit`), left to right."""
+        i = bisect_left(self.rows, r)
+        j = bisect_right(self.rows, r, i)
+        if limit is not None:
+            j = bisect_left(self.cols, limit, i, j)  # a row's columns ascend
+        return self.keys[i:j]
+
+    def key(self, r: int, c: int) -> str:
+        """The label at (r, c), or ""."""
+        i = bisect_left(self.rows, r)
+        j = bisect_right(self.rows, r, i)
+        try:
+            return self.keys[self.cols.index(c, i, j)]
+        except ValueError:
+            return ""
+
+
+@lru_cache(maxsize=256)
+def _label_pattern(names: tuple[str, ...], start: bool) -> re.Pattern[str]:
+    """A whole key equal to one of `names` (or, with `start`, beginning with one)."""
+    alts = "|".join(map(re.escape, names))
+    return re.compile(f"\n(?:{alts})" if start else f"\n(?:{alts})(?=\n)")
 
 
 class Region:
     """The rows of one sheet that belong to one annex, with label lookups."""
 
     def __init__(self, labels: SheetLabels, top: int, bottom: int) -> None:
-        self.sheet, self.top, self.bottom = labels.sheet, top, bottom
+        sheet = labels.sheet
+        self.sheet, self.top, self.bottom = sheet, top, bottom
         self._labels = labels
-        self._keys = labels.keys
-        self._rows = [r for r in sorted(labels.by_row) if top <= r < bottom]
-
-    def cells(self) -> Iterator[tuple[int, int, str]]:
-        for r in self._rows:
-            for c, k in self._labels.by_row[r]:
-                yield r, c, k
+        self._lo = bisect_left(labels.rows, top)  # entries of the region: [_lo, _hi)
+        self._hi = bisect_left(labels.rows, bottom)
+        self._name, self._origin, self._cells, self._blanks = sheet.name, sheet.origin, sheet.rows, sheet.formula_blanks
 
     def row_cells(self, r: int) -> list[tuple[int, str]]:
-        return self._labels.by_row.get(r, []) if self.top <= r < self.bottom else []
+        return self._labels.row(r) if self.top <= r < self.bottom else []
 
-    def row_keys(self, r: int) -> list[str]:
-        return [k for _, k in self.row_cells(r)]
+    def row_keys(self, r: int, limit: int | None = None) -> list[str]:
+        """The labels of row `r` (left of column `limit`), left to right."""
+        return self._labels.row_keys(r, limit) if self.top <= r < self.bottom else []
 
     def key(self, r: int, c: int) -> str:
         if not self.top <= r < self.bottom:
             return ""
-        return self._keys.get(self.sheet.origin(r, c), "")
+        return self._labels.key(*self._origin(r, c))
 
     def find(self, names: tuple[str, ...], *, start: bool = False, after: int = -1) -> tuple[int, int] | None:
         """The first cell (row-major) whose label is one of `names` (or starts with one)."""
-        for r, c, k in self.cells():
-            if r > after and (k in names or (start and k.startswith(names))):
-                return r, c
-        return None
+        return self.search(_label_pattern(names, start), after)
+
+    def search(self, pattern: re.Pattern[str], after: int = -1) -> tuple[int, int] | None:
+        """The first cell (row-major) below row `after` whose label `pattern` matches (the match
+        starts at the line break before the label and must not cross the next one)."""
+        labels, lo, hi = self._labels, self._lo, self._hi
+        if after >= self.top:
+            lo = bisect_left(labels.rows, after + 1, lo, hi)
+        if lo >= hi:
+            return None
+        m = pattern.search(labels.text, labels.starts[lo], labels.starts[hi] + 1)
+        if m is None:
+            return None
+        i = labels.entry_at(m.start(), lo, hi)
+        return labels.rows[i], labels.cols[i]
+
+    def titles(self) -> Iterator[tuple[int, int, str]]:
+        """(row, col, key) of the region's labels that hold an annex title, row-major."""
+        labels, seen = self._labels, -1
+        for m in _TITLES.finditer(labels.text, labels.starts[self._lo], labels.starts[self._hi]):
+            i = labels.entry_holding(m.start())
+            if i != seen:
+                seen = i
+                yield labels.rows[i], labels.cols[i], labels.keys[i]
 
     def ref(self, r: int, c: int) -> CellRef:
-        r0, c0 = self.sheet.origin(r, c)
-        return CellRef(self.sheet.name, r0, c0, self.sheet.raw(r0, c0), (r0, c0) in self.sheet.formula_blanks)
+        pos = self._origin(r, c)
+        r0, c0 = pos
+        cells = self._cells
+        row = cells[r0] if 0 <= r0 < len(cells) else ()
+        raw = row[c0] if 0 <= c0 < len(row) else None  # Sheet.raw, inlined (as in row_refs)
+        return _new_ref(CellRef, (self._name, r0, c0, raw, pos in self._blanks if self._blanks else False))
+
+    def row_refs(self, r: int, cols: dict[str, int]) -> dict[str, CellRef]:
+        """{name: ref} of the columns `cols` of row `r` (one call per table row: a few hundred
+        cells per workbook come through here)."""
+        origin, cells, blanks, name = self._origin, self._cells, self._blanks, self._name
+        out: dict[str, CellRef] = {}
+        for n, c in cols.items():
+            pos = origin(r, c)
+            r0, c0 = pos
+            row = cells[r0] if 0 <= r0 < len(cells) else ()
+            raw = row[c0] if 0 <= c0 < len(row) else None  # Sheet.raw, inlined
+            out[n] = _new_ref(CellRef, (name, r0, c0, raw, pos in blanks if blanks else False))
+        return out
+
+    def label(self, ref: CellRef) -> str:
+        """The label in a located cell, or ""."""
+        return self._labels.key(ref.r, ref.c)
 
     def right_of(self, r: int, c: int) -> CellRef:
         """The value cell right of a label: the first cell past the label's merged range."""
-        c2 = c + 1
-        while c2 < self.sheet.width and self.sheet.origin(r, c2) == self.sheet.origin(r, c):
+        c2, here, width = c + 1, self._origin(r, c), self.sheet.width
+        while c2 < width and self._origin(r, c2) == here:
             c2 += 1
         return self.ref(r, c2)
 
     def below(self, r: int, c: int) -> CellRef:
         """The value cell under a header: the first row past the header's merged range."""
-        r2 = r + 1
-        while r2 < self.bottom and self.sheet.origin(r2, c) == self.sheet.origin(r, c):
+        r2, here = r + 1, self._origin(r, c)
+        while r2 < self.bottom and self._origin(r2, c) == here:
             r2 += 1
         return self.ref(r2, c)
 
-    def header_columns(self, r: int, spec: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    def header_columns(self, r: int, spec: str) -> dict[str, int]:
+        """{canonical name: column} of the header row `r`; `spec` names one of _HEADER_SPECS."""
         cols: dict[str, int] = {}
         for c, k in self.row_cells(r):
-            for name, syns in spec.items():
-                if name not in cols and _matches(k, syns):
+            for name in _header_names(k, spec):
+                if name not in cols:
                     cols[name] = c
                     break
         return cols
@@ -213,6 +308,15 @@ _HEADER_SUFFIX = re.compile(r"\((A|B|B/A|万元|%)\)$")
 
 def _matches(key: str, synonyms: tuple[str, ...]) -> bool:
     return key in synonyms or _HEADER_SUFFIX.sub("", key) in synonyms
+
+
+_HEADER_SPECS = {"fund": FUND_HEADERS, "indicator": INDICATOR_HEADERS, "building": BUILDING_HEADERS}
+
+
+@lru_cache(maxsize=4096)
+def _header_names(key: str, spec: str) -> tuple[str, ...]:
+    """The canonical names `key` may head, in spec order (header keys recur across a batch)."""
+    return tuple(name for name, syns in _HEADER_SPECS[spec].items() if _matches(key, syns))
 
 
 def locate(grid: Grid) -> Located:
@@ -227,14 +331,18 @@ def locate(grid: Grid) -> Located:
     return Located(source=grid.source, annexes=annexes, formula_blanks=blanks)
 
 
+# Any key holding a title (the length and "附件:" tests of _title_kind still apply).
+_TITLES = re.compile("|".join(re.escape(t) for titles in ANNEX_TITLES.values() for t in titles))
+
+
 def _annex_regions(labels: SheetLabels) -> list[tuple[str, int, int]]:
     anchors: list[tuple[int, str]] = []
-    for r, cells in labels.by_row.items():
-        for _, k in cells:
-            kind = _title_kind(k) if 6 <= len(k) <= 80 else None
-            if kind:
-                anchors.append((r, kind))
-                break
+    for r, _, k in Region(labels, 0, labels.sheet.height).titles():
+        if anchors and anchors[-1][0] == r:
+            continue  # per row, the first label (row-major) that is a title
+        kind = _title_kind(k) if 6 <= len(k) <= 80 else None
+        if kind:
+            anchors.append((r, kind))
     if not anchors:
         anchors = _signature_anchors(labels)
     anchors.sort()
@@ -245,6 +353,7 @@ def _annex_regions(labels: SheetLabels) -> list[tuple[str, int, int]]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def _title_kind(key: str) -> str | None:
     if "附件:" in key or "附件：" in key:
         return None
@@ -257,7 +366,7 @@ def _title_kind(key: str) -> str | None:
 
 def _signature_anchors(labels: SheetLabels) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
-    for (r, _), k in labels.keys.items():
+    for r, k in zip(labels.rows, labels.keys):
         for kind, sigs in ANNEX_SIGNATURES.items():
             if k.startswith(sigs):
                 found.append((max(r - 1, 0), kind))
@@ -271,7 +380,7 @@ def _signature_anchors(labels: SheetLabels) -> list[tuple[int, str]]:
 
 
 def _title(region: Region) -> tuple[CellRef, int | None]:
-    for r, c, k in region.cells():
+    for r, c, k in region.titles():
         if _title_kind(k):
             ref = region.ref(r, c)
             return ref, parse_year(str(ref.raw))
@@ -283,9 +392,8 @@ def _year_columns(region: Region, r: int, year: int | None) -> dict[str, int]:
     """附件一 经费 header: map "2022 年决算数"/"上年决算数" to canonical columns."""
     cols: dict[str, int] = {}
     found: list[tuple[int, int | None, str]] = []
-    for c in range(region.sheet.width):
-        k = region._keys.get((r, c))
-        if not k or ("决算" not in k and "预算" not in k):
+    for c, k in region.row_cells(r):
+        if "决算" not in k and "预算" not in k:
             continue
         found.append((c, parse_year(k), k))
     if year is None:
@@ -306,22 +414,22 @@ def _year_columns(region: Region, r: int, year: int | None) -> dict[str, int]:
     return cols
 
 
+_FOOTER_ANYWHERE = re.compile("\n[^\n]*?填表人")  # a label holding 填表人 anywhere
+# Each footer label's value: up to the next label (or the end).
+_FOOTER_VALUES = [(lab, re.compile(rf"{lab}\s*[:：]?\s*(.*?)\s*(?={'|'.join(FOOTER_LABELS[i + 1:]) or '$^'}|$)"))
+                  for i, lab in enumerate(FOOTER_LABELS)]
+
+
 def _footer(region: Region, after: int) -> dict[str, CellRef]:
-    pos = region.find(("填表人",), start=True, after=after)
-    if pos is None:
-        for r, c, k in region.cells():
-            if r > after and "填表人" in k:
-                pos = (r, c)
-                break
+    pos = region.find(("填表人",), start=True, after=after) or region.search(_FOOTER_ANYWHERE, after)
     if pos is None:
         return {}
     r, c = pos
     ref = region.ref(r, c)
     text = str(ref.raw or "")
     out: dict[str, CellRef] = {}
-    for i, lab in enumerate(FOOTER_LABELS):
-        nxt = "|".join(FOOTER_LABELS[i + 1:]) or "$^"
-        m = re.search(rf"{lab}\s*[:：]?\s*(.*?)\s*(?={nxt}|$)", text)
+    for lab, pattern in _FOOTER_VALUES:
+        m = pattern.search(text)
         val = m.group(1).strip() if m else ""
         out[lab] = CellRef(ref.sheet, ref.r, ref.c, val or None)
     return out
@@ -335,8 +443,7 @@ def _locate_annex1(region: Region) -> LocatedAnnex:
         hr = staff[0]
         for name, syns in (("编制数", ("编制数",)), ("实际在职人数", ("实际在职人数", "在职人数", "实有人数")),
                            ("控制率", ("控制率", "在职人员控制率"))):
-            for c in range(region.sheet.width):
-                k = region._keys.get((hr, c), "")
+            for c, k in region.row_cells(hr):
                 if k in syns or (name == "实际在职人数" and k.endswith("在职人数")):
                     ann.fields[name] = region.below(hr, c)
                     break
@@ -351,13 +458,12 @@ def _locate_annex1(region: Region) -> LocatedAnnex:
     build = region.find(("楼堂馆所",), start=True, after=last - 1)
     if build:
         hr = build[0]
-        for name, c in region.header_columns(hr, {k: v for k, v in BUILDING_HEADERS.items()}).items():
+        for name, c in region.header_columns(hr, "building").items():
             ann.fields[name] = region.below(hr, c)
-        for r, c, k in region.cells():
-            if r == hr:
-                for name, syns in BUILDING_HEADERS.items():
-                    if name not in ann.fields and any(k.startswith(s) for s in syns):
-                        ann.fields[name] = region.below(hr, c)
+        for c, k in region.row_cells(hr):
+            for name, syns in BUILDING_HEADERS.items():
+                if name not in ann.fields and k.startswith(syns):
+                    ann.fields[name] = region.below(hr, c)
         last = max(last, hr)
     saving = region.find(("厉行节约保障措施", "厉行节约"), start=True)
     if saving:
@@ -373,13 +479,14 @@ def _expense_rows(region: Region, hr: int, lc: int, cols: dict[str, int]) -> lis
     section: str | None = None
     extra = 0
     for r in range(hr + 1, min(region.bottom, region.sheet.height)):
-        k = region.key(r, lc)
+        label = region.ref(r, lc)
+        k = region.label(label)
         if not k:
             continue
         if k.startswith(("楼堂馆所", "厉行节约", "说明", "填表人")):
             break
         key, parent = _expense_key(k)
-        cells = {name: region.ref(r, c) for name, c in cols.items()}
+        cells = region.row_refs(r, cols)
         if key in ("项目支出", "公用经费", "三公经费", "政府采购金额", "部门基本支出预算调整"):
             section = key
         if key is None:
@@ -391,15 +498,18 @@ def _expense_rows(region: Region, hr: int, lc: int, cols: dict[str, int]) -> lis
             else:
                 key = k
             parent = "项目支出" if section == "项目支出" else section
-        rows.append(LocatedRow(key, region.ref(r, lc), cells, parent, r))
+        rows.append(LocatedRow(key, label, cells, parent, r))
     return rows
 
 
 def _expense_key(k: str) -> tuple[str | None, str | None]:
-    for name, (syns, parent) in EXPENSE_ROWS.items():
-        if k in syns:
-            return name, parent
-    return None, None
+    return _EXPENSE_BY_SYNONYM.get(k, (None, None))
+
+
+_EXPENSE_BY_SYNONYM: dict[str, tuple[str, str | None]] = {}
+for _name, (_syns, _parent) in EXPENSE_ROWS.items():
+    for _s in _syns:
+        _EXPENSE_BY_SYNONYM.setdefault(_s, (_name, _parent))  # the first row naming it wins, as in a scan
 
 
 def _empty(v: Any) -> bool:
@@ -412,7 +522,7 @@ def _fund_block(region: Region, ann: LocatedAnnex, row_spec: dict[str, tuple[str
     if not hdr:
         return region.top
     hr = hdr[0]
-    cols = region.header_columns(hr, FUND_HEADERS)
+    cols = region.header_columns(hr, "fund")
     total = region.find(row_spec["年度资金总额"], start=True, after=hr)
     if not total:
         return hr
@@ -421,12 +531,12 @@ def _fund_block(region: Region, ann: LocatedAnnex, row_spec: dict[str, tuple[str
     last = hr
     for r in range(total[0], min(total[0] + 8, region.bottom)):
         k = region.key(r, lc)
-        name = next((n for n, syns in row_spec.items() if any(k.startswith(s) for s in syns)), None)
+        name = next((n for n, syns in row_spec.items() if k.startswith(syns)), None)
         if name is None or any(f.key == name for f in funds):
             if funds and k and name is None:
                 break
             continue
-        funds.append(LocatedRow(name, region.ref(r, lc), {n: region.ref(r, c) for n, c in cols.items()},
+        funds.append(LocatedRow(name, region.ref(r, lc), region.row_refs(r, cols),
                                 None if name == "年度资金总额" else "年度资金总额", r))
         last = r
     ann.rows["funds"] = funds
@@ -441,14 +551,14 @@ def _splits(region: Region, ann: LocatedAnnex, after: int) -> int:
             continue
         hr, c = pos
         for r in range(hr + 1, min(hr + 8, region.bottom)):
-            if any(k.startswith(("年度总体目标", "预期目标", "绩效指标")) for k in region.row_keys(r)):
+            if any(k.startswith(_SPLIT_END) for k in region.row_keys(r)):
                 break
             ref = region.ref(r, c)
             text = ref.raw if isinstance(ref.raw, str) else ""
             if not text.strip():
                 continue
             label, value = _split_label_value(text)
-            name = next((n for n, syns in SPLIT_LABELS.items() if label_key(label) in syns), None)
+            name = _SPLIT_BY_SYNONYM.get(label_key(label))
             if name is None:
                 continue
             ann.fields[name] = CellRef(ref.sheet, ref.r, ref.c, value, ref.formula_blank)
@@ -456,10 +566,19 @@ def _splits(region: Region, ann: LocatedAnnex, after: int) -> int:
     return last
 
 
+_SPLIT_END = ("年度总体目标", "预期目标", "绩效指标")
+_SPLIT_BY_SYNONYM: dict[str, str] = {}
+for _name, _syns in SPLIT_LABELS.items():
+    for _s in _syns:
+        _SPLIT_BY_SYNONYM.setdefault(_s, _name)  # the first naming it wins, as in a scan
+_SPLIT_QIZHONG = re.compile(r"^\s*其中\s*[:：]\s*")
+_SPLIT_LABEL_VALUE = re.compile(r"^(.*?)[:：]\s*(.*)$")
+
+
 def _split_label_value(text: str) -> tuple[str, str | None]:
     """"其中： 一般公共预算：872.71" -> ("一般公共预算", "872.71"); "项目支出：" -> ("项目支出", None)."""
-    t = re.sub(r"^\s*其中\s*[:：]\s*", "", text.strip())
-    m = re.match(r"^(.*?)[:：]\s*(.*)$", t)
+    t = _SPLIT_QIZHONG.sub("", text.strip())
+    m = _SPLIT_LABEL_VALUE.match(t)
     if not m:
         return t, None
     value = m.group(2).strip()
@@ -477,31 +596,39 @@ def _goal(region: Region, ann: LocatedAnnex) -> int:
     return ann.fields["预期目标"].r
 
 
+_TOTAL_LABELS = frozenset(("总分", "合计", "总计"))
+
+
 def _indicators(region: Region, ann: LocatedAnnex) -> int:
     pos = region.find(("一级指标",))
     if not pos:
         return region.top
     hr = pos[0]
-    cols = region.header_columns(hr, INDICATOR_HEADERS)
+    cols = region.header_columns(hr, "indicator")
     rows: list[LocatedRow] = []
     last = hr
     label_cols = [c for n, c in cols.items() if n in ("一级指标", "二级指标", "三级指标")]
     left = min([*label_cols, pos[1]])
+    limit = cols.get("分值", left + 6)
+    body = [n for n in ("三级指标", "年度指标值", "实际完成值", "分值", "自评得分", "二级指标") if n in cols]
+    ref = region.ref
     for r in range(hr + 1, min(region.bottom, region.sheet.height)):
-        limit = cols.get("分值", left + 6)
-        keys = [k for c, k in region.row_cells(r) if c < limit]
-        if any(k in ("总分", "合计", "总计") for k in keys):
-            ann.total = {n: region.ref(r, cols[n]) for n in ("分值", "自评得分") if n in cols}
-            last = r
-            break
-        if any(k.startswith("填表人") for k in keys):
-            break
-        cells = {n: region.ref(r, c) for n, c in cols.items()}
-        body = [cells[n].raw for n in ("三级指标", "年度指标值", "实际完成值", "分值", "自评得分") if n in cells]
-        if all(_empty(v) for v in body) and _empty(cells.get("二级指标", CellRef("", 0, 0)).raw):
-            continue
-        label = cells.get("三级指标") or region.ref(r, left)
-        rows.append(LocatedRow(region.key(r, cols.get("三级指标", left)), label, cells, None, r))
+        keys = region.row_keys(r, limit)
+        if keys:
+            if not _TOTAL_LABELS.isdisjoint(keys):
+                ann.total = {n: ref(r, cols[n]) for n in ("分值", "自评得分") if n in cols}
+                last = r
+                break
+            if any(k.startswith("填表人") for k in keys):
+                break
+        cells = region.row_refs(r, cols)
+        for n in body:
+            if not _empty(cells[n].raw):
+                break
+        else:
+            continue  # nothing filled in the row: not an indicator
+        label = cells.get("三级指标") or ref(r, left)  # = ref(r, key_col)
+        rows.append(LocatedRow(region.label(label), label, cells, None, r))
         last = r
     ann.rows["indicators"] = rows
     return last

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .locate import CellRef, Located, LocatedAnnex, LocatedRow
 from .normalize import parse_value
-from .text import fold, label_key
+from .text import a1, fold, label_key
 
 # Canonical column keys. User-facing, so Chinese; also used as names in rule expressions.
 ANNEX1_COLUMNS = ("上年决算数", "本年预算数", "本年决算数")
@@ -230,6 +231,7 @@ _KIND_OF_FUND_COLUMN = {"年初预算数": "money", "全年预算数": "money", 
 _KIND_OF_INDICATOR = {"一级指标": "text", "二级指标": "text", "三级指标": "text", "年度指标值": "target",
                       "实际完成值": "target", "分值": "number", "自评得分": "number",
                       "偏差原因分析及改进措施": "text"}
+_INDICATOR_KINDS = tuple(_KIND_OF_INDICATOR.items())  # in IndicatorRow's order
 _KIND_OF_FIELD = {"编制数": "number", "实际在职人数": "number", "控制率": "ratio", "批复规模": "number",
                   "实际规模": "number", "规模控制率": "ratio", "预算投资": "money", "实际投资": "money",
                   "投资概算控制率": "ratio", **{k: "money" for k in (*INCOME_SPLIT, *EXPENSE_SPLIT)}}
@@ -238,13 +240,14 @@ _KIND_OF_FIELD = {"编制数": "number", "实际在职人数": "number", "控制
 def build(located: Located) -> WorkbookModel:
     """Typed records from located cells: every value normalized, every cell remembered."""
     wb = WorkbookModel(source=located.source)
+    b = _Builder()
     for ann in located.annexes:
         if ann.kind == "annex1" and wb.annex1 is None:
-            wb.annex1 = _annex1(ann)
+            wb.annex1 = b.annex1(ann)
         elif ann.kind == "annex2" and wb.annex2 is None:
-            wb.annex2 = _annex2(ann)
+            wb.annex2 = b.annex2(ann)
         elif ann.kind == "annex3":
-            wb.annex3.append(_annex3(ann))
+            wb.annex3.append(b.annex3(ann))
     for ref in located.formula_blanks:
         wb.notices.append(Notice("FORMULA_NO_VALUE", f"单元格 {ref.address} 含公式但没有保存计算结果，无法读取其数值；"
                                  "请在 Excel/WPS 中打开并保存后再提交", ref.sheet, ref.address))
@@ -252,33 +255,113 @@ def build(located: Located) -> WorkbookModel:
 
 
 def value_of(ref: CellRef | None, kind: str = "auto", sheet: str = "") -> Value:
+    """A new Value for a located cell (or a missing one)."""
     if ref is None:
-        return missing(sheet)
-    p = parse_value(ref.raw, kind)
-    return Value(sheet=ref.sheet, cell=ref.address, raw=ref.raw, text=p.text, number=p.number,
-                 decimals=p.decimals, unit=p.unit, op=p.op, na=p.na, blank=p.blank,
-                 formula_without_value=ref.formula_blank)
+        return Value(sheet, "")  # missing(sheet)
+    # positional (Value's field order): a few hundred per workbook, keywords cost double
+    sheet, r, c, raw, formula_blank = ref
+    return Value(sheet, a1(r, c), raw, *parse_value(raw, kind), formula_blank)
 
 
-def _fields(ann: LocatedAnnex, names: tuple[str, ...]) -> dict[str, Value]:
-    return {n: value_of(ann.fields.get(n), _KIND_OF_FIELD.get(n, "text"), ann.sheet) for n in names}
+# Values of located cells kept across the workbooks of a batch, by (cell, raw type, kind): labels,
+# blanks and typical entries recur at the same cells, and finding a Value costs a fraction of
+# building one. No stage changes a Value after this one. Bounded: cleared when full; long texts
+# (a unit's own prose, rarely repeated) are not kept.
+_SHARED: dict[tuple[CellRef, type, str], Value] = {}
+_SHARED_MAX = 16384
+_SHARED_TEXT = 200
 
 
-def _labeled(row: LocatedRow, kinds: dict[str, str], default: str = "money") -> LabeledRow:
-    return LabeledRow(key=row.key, label=value_of(row.label, "text"),
-                      values={n: value_of(ref, kinds.get(n, default)) for n, ref in row.cells.items()},
-                      parent=row.parent, row=row.r + 1)
+class _Builder:
+    """Builds one model. Each Value it hands out is a distinct object within the model (the
+    rule engine tells leaves apart by identity: check.expr `env.trunc is v`), shared only
+    with other models."""
 
+    __slots__ = ("given",)
 
-def _annex1(ann: LocatedAnnex) -> Annex1:
-    return Annex1(
-        sheet=ann.sheet, title=value_of(ann.title, "text"), year=ann.year,
-        staffing=_fields(ann, STAFFING_FIELDS),
-        expenses=[_labeled(r, {}) for r in ann.rows.get("expenses", [])],
-        buildings=_fields(ann, BUILDING_FIELDS),
-        saving_measures=value_of(ann.fields.get("厉行节约保障措施"), "text", ann.sheet),
-        footer=_fields(ann, FOOTER_FIELDS),
-    )
+    def __init__(self) -> None:
+        self.given: set[int] = set()  # ids of the shared Values this model holds
+
+    def value(self, ref: CellRef | None, kind: str = "auto", sheet: str = "") -> Value:
+        if ref is None:
+            return Value(sheet, "")  # missing(sheet)
+        raw = ref.raw
+        cls = raw.__class__
+        # 0.0 == -0.0: a shared one could show the other sign
+        if (cls is float and raw == 0) or (cls is str and len(raw) > _SHARED_TEXT):
+            return value_of(ref, kind)
+        key = (ref, cls, kind)
+        try:
+            v = _SHARED.get(key)
+        except TypeError:  # unhashable raw value
+            return value_of(ref, kind)
+        if v is None:
+            v = value_of(ref, kind)
+            if len(_SHARED) >= _SHARED_MAX:
+                _SHARED.clear()
+            _SHARED[key] = v
+        elif id(v) in self.given:  # the same cell twice in this model (e.g. under one merge)
+            return value_of(ref, kind)
+        self.given.add(id(v))
+        return v
+
+    def fields(self, ann: LocatedAnnex, names: tuple[str, ...]) -> dict[str, Value]:
+        return {n: self.value(ann.fields.get(n), _KIND_OF_FIELD.get(n, "text"), ann.sheet) for n in names}
+
+    def labeled(self, row: LocatedRow, kinds: dict[str, str], default: str = "money") -> LabeledRow:
+        value = self.value
+        return LabeledRow(key=row.key, label=value(row.label, "text"),
+                          values={n: value(ref, kinds.get(n, default)) for n, ref in row.cells.items()},
+                          parent=row.parent, row=row.r + 1)
+
+    def annex1(self, ann: LocatedAnnex) -> Annex1:
+        return Annex1(
+            sheet=ann.sheet, title=self.value(ann.title, "text"), year=ann.year,
+            staffing=self.fields(ann, STAFFING_FIELDS),
+            expenses=[self.labeled(r, {}) for r in ann.rows.get("expenses", [])],
+            buildings=self.fields(ann, BUILDING_FIELDS),
+            saving_measures=self.value(ann.fields.get("厉行节约保障措施"), "text", ann.sheet),
+            footer=self.fields(ann, FOOTER_FIELDS),
+        )
+
+    def indicator_table(self, ann: LocatedAnnex) -> IndicatorTable:
+        rows = []
+        value, sheet = self.value, ann.sheet
+        for lr in ann.rows.get("indicators", []):
+            get = lr.cells.get
+            l1, l2, l3, target, actual, weight, score, note = [value(get(n), k, sheet) for n, k in _INDICATOR_KINDS]
+            name, l1_weight = _level1(l1.text)
+            rows.append(IndicatorRow(
+                row=lr.r + 1, level1=l1, level1_name=name, level1_weight=l1_weight, level2=l2, level3=l3,
+                target=target, actual=actual, weight=weight, score=score, explanation=note))
+        total_w, total_s = ann.total.get("分值"), ann.total.get("自评得分")
+        return IndicatorTable(rows=rows, total_weight=value(total_w, "number", sheet),
+                              total_score=value(total_s, "number", sheet),
+                              total_row=total_w.r + 1 if total_w else None)
+
+    def goal(self, ann: LocatedAnnex) -> Goal:
+        return Goal(expected=self.value(ann.fields.get("预期目标"), "text", ann.sheet),
+                    actual=self.value(ann.fields.get("实际完成情况"), "text", ann.sheet))
+
+    def annex2(self, ann: LocatedAnnex) -> Annex2:
+        funds = ann.rows.get("funds", [])
+        return Annex2(
+            sheet=ann.sheet, title=self.value(ann.title, "text"), year=ann.year,
+            unit_name=self.value(ann.fields.get("预算部门、单位名称"), "text", ann.sheet),
+            funds=self.labeled(funds[0], _KIND_OF_FUND_COLUMN) if funds else None,
+            income_split=self.fields(ann, INCOME_SPLIT), expense_split=self.fields(ann, EXPENSE_SPLIT),
+            goal=self.goal(ann), indicators=self.indicator_table(ann), footer=self.fields(ann, FOOTER_FIELDS),
+        )
+
+    def annex3(self, ann: LocatedAnnex) -> Annex3:
+        return Annex3(
+            sheet=ann.sheet, title=self.value(ann.title, "text"), year=ann.year,
+            project_name=self.value(ann.fields.get("项目支出名称"), "text", ann.sheet),
+            department=self.value(ann.fields.get("主管部门"), "text", ann.sheet),
+            implementer=self.value(ann.fields.get("实施单位"), "text", ann.sheet),
+            funds=[self.labeled(r, _KIND_OF_FUND_COLUMN) for r in ann.rows.get("funds", [])],
+            goal=self.goal(ann), indicators=self.indicator_table(ann), footer=self.fields(ann, FOOTER_FIELDS),
+        )
 
 
 _WEIGHT_RE = re.compile(r"[(（]\s*(\d+(?:\.\d+)?)\s*分\s*[)）]")
@@ -289,45 +372,8 @@ def _finite(digits: str) -> float | None:
     return x if math.isfinite(x) else None  # "(999…9 分)" overflows to inf
 
 
-def _indicator_table(ann: LocatedAnnex) -> IndicatorTable:
-    rows = []
-    for lr in ann.rows.get("indicators", []):
-        v = {n: value_of(lr.cells.get(n), k, ann.sheet) for n, k in _KIND_OF_INDICATOR.items()}
-        l1 = v["一级指标"]
-        m = _WEIGHT_RE.search(fold(l1.text))
-        name = label_key(_WEIGHT_RE.sub("", fold(l1.text)))
-        rows.append(IndicatorRow(
-            row=lr.r + 1, level1=l1, level1_name=name, level1_weight=_finite(m.group(1)) if m else None,
-            level2=v["二级指标"], level3=v["三级指标"], target=v["年度指标值"], actual=v["实际完成值"],
-            weight=v["分值"], score=v["自评得分"], explanation=v["偏差原因分析及改进措施"]))
-    total_w, total_s = ann.total.get("分值"), ann.total.get("自评得分")
-    return IndicatorTable(rows=rows, total_weight=value_of(total_w, "number", ann.sheet),
-                          total_score=value_of(total_s, "number", ann.sheet),
-                          total_row=total_w.r + 1 if total_w else None)
-
-
-def _goal(ann: LocatedAnnex) -> Goal:
-    return Goal(expected=value_of(ann.fields.get("预期目标"), "text", ann.sheet),
-                actual=value_of(ann.fields.get("实际完成情况"), "text", ann.sheet))
-
-
-def _annex2(ann: LocatedAnnex) -> Annex2:
-    funds = ann.rows.get("funds", [])
-    return Annex2(
-        sheet=ann.sheet, title=value_of(ann.title, "text"), year=ann.year,
-        unit_name=value_of(ann.fields.get("预算部门、单位名称"), "text", ann.sheet),
-        funds=_labeled(funds[0], _KIND_OF_FUND_COLUMN) if funds else None,
-        income_split=_fields(ann, INCOME_SPLIT), expense_split=_fields(ann, EXPENSE_SPLIT),
-        goal=_goal(ann), indicators=_indicator_table(ann), footer=_fields(ann, FOOTER_FIELDS),
-    )
-
-
-def _annex3(ann: LocatedAnnex) -> Annex3:
-    return Annex3(
-        sheet=ann.sheet, title=value_of(ann.title, "text"), year=ann.year,
-        project_name=value_of(ann.fields.get("项目支出名称"), "text", ann.sheet),
-        department=value_of(ann.fields.get("主管部门"), "text", ann.sheet),
-        implementer=value_of(ann.fields.get("实施单位"), "text", ann.sheet),
-        funds=[_labeled(r, _KIND_OF_FUND_COLUMN) for r in ann.rows.get("funds", [])],
-        goal=_goal(ann), indicators=_indicator_table(ann), footer=_fields(ann, FOOTER_FIELDS),
-    )
+@lru_cache(maxsize=4096)
+def _level1(text: str) -> tuple[str, float | None]:
+    """"产出指标(50 分)" -> ("产出指标", 50.0): the name and the weight written in the label."""
+    m = _WEIGHT_RE.search(fold(text))
+    return label_key(_WEIGHT_RE.sub("", fold(text))), _finite(m.group(1)) if m else None

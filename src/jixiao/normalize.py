@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from .text import fold
 
@@ -29,6 +28,9 @@ _OPS = [
     ("小于", "<"), ("低于", "<"), ("<", "<"),
     ("等于", "="), ("==", "="), ("=", "="), ("﹦", "="),
 ]
+# The scan above as one regex: alternatives are tried in list order, as a loop over _OPS would.
+_OPS_RE = re.compile("|".join(re.escape(word) for word, _ in _OPS))
+_OP_OF = dict(_OPS)
 _NUM_RE = re.compile(r"^[+-]?(?:\d+(?:,\d{3})*|\d*)(?:\.\d+)?$")
 _LEADING_NUM_RE = re.compile(r"^([+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+)")
 _UNIT_RE = re.compile(r"^\s*(%|‰|万元|元|亿元|人次|人|次|个|项|天|日|月|年|分|件|台|辆|户|家|篇|场|期|份|㎡|平方米|m2|公里|km|小时|h)?\s*(以上|以内|以下|及以上|左右)?\s*$")
@@ -36,8 +38,10 @@ _UNIT_RE = re.compile(r"^\s*(%|‰|万元|元|亿元|人次|人|次|个|项|天|
 _MONEY_SCALE = {"元": 1e-4, "亿元": 1e4, "万元": 1.0}
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
+    """A parsed cell. A named tuple: immutable (parses are cached and shared), cheap to make,
+    and in `Value`'s field order from `text` on, so the model stage spreads it into one."""
+
     text: str = ""
     number: float | None = None
     decimals: int | None = None
@@ -160,10 +164,11 @@ def _is_na(text: str) -> bool:
 
 
 def _split_op(text: str) -> tuple[str | None, str]:
-    for word, op in _OPS:
-        if text.startswith(word):
-            return op, text[len(word):].strip()
-    return None, text
+    m = _OPS_RE.match(text)
+    if m is None:
+        return None, text
+    word = m.group()
+    return _OP_OF[word], text[len(word):].strip()
 
 
 def _parse_number_text(text: str) -> tuple[float, int, str | None] | None:

@@ -16,6 +16,10 @@ no ``except`` can catch that. So before calamine sees a file, a cheap pre-scan r
 - .xls containers calamine cannot follow safely: looping or truncated OLE sector chains,
   impossible DIMENSIONS records.
 
+The pre-scan is cheap for ordinary files: members are inflated once, straight from the
+bytes; a part whose compressed bytes passed in an earlier workbook (one template, many
+units) is not scanned again; usual sheet XML takes a two-regex test instead of a tag walk.
+
 Rust panics become exceptions (pyo3) and their English output on stderr is held back.
 Every failure is a `CannotCheck` subclass with a Chinese message; text taken from the file
 (sheet and member names) is passed through `safety.printable` before it is shown.
@@ -87,11 +91,19 @@ class Sheet:
 
     def __post_init__(self) -> None:
         self._width = max(map(len, self.rows), default=0)  # asked for often while locating
+        origin = self._origin
         for r0, c0, r1, c1 in self.merges:
-            for r in range(r0, r1 + 1):
-                for c in range(c0, c1 + 1):
-                    if (r, c) != (r0, c0):
-                        self._origin[(r, c)] = (r0, c0)
+            # Every cell of the range but its top-left, which keeps whatever an earlier
+            # overlapping range gave it. Split by row so the loop needs no per-cell test:
+            # forms have ~100 small merges each, and this map is built for every sheet.
+            top = (r0, c0)
+            for c in range(c0 + 1, c1 + 1):
+                origin[r0, c] = top
+            if r1 > r0:
+                cols = range(c0, c1 + 1)
+                for r in range(r0 + 1, r1 + 1):
+                    for c in cols:
+                        origin[r, c] = top
 
     @property
     def height(self) -> int:
@@ -245,6 +257,8 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
     for info in infos:
         # Two members with one name: our checks and calamine could each read a different one.
         key = info.filename.replace("\\", "/").lower()
+        if not key:  # a name that starts with NUL: zipfile cuts it to "" (and trips over it later)
+            raise CorruptWorkbook("压缩包内有无名成员，文件已损坏或被恶意构造，无法读取")
         if key in seen:
             raise UnsafeWorkbook(f"压缩包内有重名成员 {printable(info.filename, 80)}，疑似恶意构造，已拒绝读取")
         seen.add(key)
@@ -280,28 +294,77 @@ def prescan(data: bytes, kind: str, zf: zipfile.ZipFile | None = None) -> dict[s
         _prescan_xls(data)
         return {}
     zf = zf or open_zip(data)
-    sheet_of = _sheet_members(zf) if kind == "xlsx" else {}
+    early: dict[str, bytes] = {}  # workbook.xml and its rels, inflated once for both uses
+    sheet_of = _sheet_members(zf, data, early) if kind == "xlsx" else {}
     blanks: dict[str, set[tuple[int, int]]] = {}
+    rules = (kind, MAX_ROWS, MAX_COLS, MAX_CELLS, MAX_CELL_ELEMENTS, MAX_DECLARED_STRINGS)  # what a pass means
     for info in zf.infolist():
         if info.is_dir() or info.file_size == 0:
             continue
         if not _is_xml_member(zf, info):
             continue  # images, vbaProject.bin, printer settings: never inflated in full
-        body = _read_member(zf, info)
-        _refuse_entities(body, info.filename, strict=kind == "xlsx")
-        if kind == "xlsx":
-            _check_shared_strings(body, info.filename)
-        if b"sheetData" not in body and b"table:table" not in body:
-            continue  # calamine takes cells only from <sheetData> (xlsx) and <table:table> (ods)
-        if kind == "xlsx":
-            sheet = sheet_of.get(info.filename.replace("\\", "/").lower())
-            found = _scan_xlsx_part(body, f"sheet:{sheet}" if sheet is not None else info.filename)
-            if sheet is not None and found:
-                blanks.setdefault(sheet, found)
-        else:
-            _check_well_formed(body, info.filename)
-            _scan_ods_part(body)
+        raw = _raw_member(data, info)
+        key = (rules, info.compress_type, info.file_size, info.CRC, raw) if raw is not None else None
+        if key is not None and _PASSED.get(key):
+            continue
+        body = early.pop(info.filename, None)
+        if body is None and raw is not None:
+            body = _inflate_raw(raw, info)
+        if body is None:
+            body = _read_member(zf, info)
+        if not _prescan_part(body, kind, info.filename, sheet_of, blanks) and raw is not None:
+            _PASSED.add(key, len(raw))
     return blanks
+
+
+def _prescan_part(body: bytes, kind: str, member: str, sheet_of: dict[str, str],
+                  blanks: dict[str, set[tuple[int, int]]]) -> bool:
+    """The checks of one inflated XML member; True when it holds formula cells lacking values."""
+    _refuse_entities(body, member, strict=kind == "xlsx")
+    if kind == "xlsx":
+        _check_shared_strings(body, member)
+    if b"sheetData" not in body and b"table:table" not in body:
+        return False  # calamine takes cells only from <sheetData> (xlsx) and <table:table> (ods)
+    if kind == "xlsx":
+        sheet = sheet_of.get(member.replace("\\", "/").lower())
+        found = _scan_xlsx_part(body, f"sheet:{sheet}" if sheet is not None else member)
+        if sheet is not None and found:
+            blanks.setdefault(sheet, found)
+        return bool(found)
+    _check_well_formed(body, member)
+    _scan_ods_part(body)
+    return False
+
+
+class _Remembered:
+    """Facts about member bytes seen in earlier workbooks, bounded: only small members are
+    kept, and everything is dropped at once when the total passes `max_bytes` (the keys hold
+    the compressed bytes themselves, so a match is exact, never a hash collision)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.facts: dict[Any, Any] = {}
+        self.bytes = 0
+        self.max_bytes = max_bytes
+
+    def get(self, key: Any) -> Any:
+        return self.facts.get(key)
+
+    def add(self, key: Any, size: int, fact: Any = True) -> None:
+        if size > self.max_bytes // 64:
+            return
+        if self.bytes + size > self.max_bytes:
+            self.facts.clear()
+            self.bytes = 0
+        self.facts[key] = fact
+        self.bytes += size
+
+
+# Members that passed every check with nothing to report, by their compressed bytes. A batch
+# from one template repeats most parts byte for byte (theme, styles, rels, often whole
+# sheets); the same compressed bytes, sizes and CRC inflate to the same body, and every check
+# above depends on the body alone (the member's name only enters refusal messages), so such
+# a member would pass again. Only passes are remembered, never a refusal.
+_PASSED = _Remembered(4 * 1024 * 1024)
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: int | None = None) -> bytes:
@@ -317,6 +380,57 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: int | None = 
         raise CorruptWorkbook(f"压缩包成员 {printable(info.filename, 80)} 使用了不支持的压缩方式，无法读取") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, OverflowError):
         raise CorruptWorkbook(f"工作簿已损坏：压缩包成员 {printable(info.filename, 80)} 的数据无法解压（文件可能不完整）") from None
+
+
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, name and extra lengths
+
+
+def _raw_member(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The compressed bytes of an ordinary member, taken from `data` the way zipfile takes
+    them (its per-member machinery costs more than inflating a small part): local header
+    magic and name checked, then the central directory's compressed size. None for anything
+    else (encrypted, patched, another method, a header that disagrees, truncated): zipfile
+    then reads the member itself and fails or not in its own way, as before."""
+    if info.flag_bits & 0x61 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    off = info.header_offset
+    if off < 0 or off + _LOCAL_HEADER.size > len(data):
+        return None
+    magic, flags, name_len, extra_len = _LOCAL_HEADER.unpack_from(data, off)
+    if magic != b"PK\x03\x04":
+        return None
+    start = off + _LOCAL_HEADER.size
+    name_bytes = data[start:start + name_len]
+    try:
+        # ASCII reads the same in both of zipfile's encodings, without the cp437 codec's cost
+        name = name_bytes.decode("ascii") if name_bytes.isascii() else name_bytes.decode(
+            "utf-8" if flags & 0x800 else "cp437")
+    except UnicodeDecodeError:
+        return None
+    if name != info.orig_filename:
+        return None
+    start += name_len + extra_len
+    raw = data[start:start + info.compress_size]
+    return raw if len(raw) == info.compress_size else None
+
+
+def _inflate_raw(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """What `zf.read(info)` returns for these compressed bytes, or None where zipfile might do
+    anything else: it needs a finished deflate stream, cuts the output at the declared size
+    and checks the CRC. zipfile inflates up to 1 GB at once before that cut; here at most one
+    byte past the declared size (more means None, and zipfile decides, as before)."""
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        inflater = zlib.decompressobj(-15)
+        try:
+            body = inflater.decompress(raw, info.file_size + 1)
+        except zlib.error:
+            return None
+        if not inflater.eof:
+            return None
+    else:
+        body = raw
+    body = body[:info.file_size]
+    return body if zlib.crc32(body) == info.CRC else None
 
 
 _XML_SUFFIXES = (".xml", ".rels", ".vml")
@@ -347,6 +461,8 @@ _ENTITY_MARKS = tuple(
 def _refuse_entities(body: bytes, member: str, *, strict: bool) -> None:
     """Entity declarations are how billion-laughs and XXE attacks work. OOXML forbids any DTD,
     so in .xlsx a DOCTYPE alone is refused; old OpenOffice .ods files carry a harmless one."""
+    if b"!" not in body:  # every mark holds this byte in all three encodings; one memchr pass
+        return
     for mark, encoded in _ENTITY_MARKS:
         if encoded in body and (strict or mark == "<!ENTITY"):
             raise UnsafeWorkbook(
@@ -362,6 +478,8 @@ MAX_DECLARED_STRINGS = 1_000_000
 def _check_shared_strings(xml: bytes, member: str) -> None:
     """calamine reserves memory for the shared-string table from its declared uniqueCount
     (24 bytes each, before reading any string): uniqueCount="200000000" aborts the process."""
+    if xml.find(b"sst", 0, 4096) < 0:  # the regex below can only match with these bytes in range
+        return
     m = _SST_RE.search(xml, 0, 4096)
     if m is None:
         return
@@ -395,6 +513,23 @@ _PLAIN_F_RE = re.compile(rb"<f[\s/>]")
 _PLAIN_REF_RE = re.compile(rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"')
 
 
+# The usual cell opens with a one-letter column and a row under 10,000: 26 x 9,999 cells at
+# most, inside MAX_COLS, MAX_ROWS and MAX_CELLS whatever the mix. _UNUSUAL_RE finds any "<f"
+# and any other <c> opening; its lookahead has no branch and no backtracking, which keeps it
+# cheap at each of the few hundred cells of a form (issue 6).
+_UNUSUAL_RE = re.compile(rb'<(?:f|c(?:[\t\n\r\f\v/>]| (?!r="[A-Z][1-9][0-9]{0,3}+")))')
+_PREFIXED_RE = re.compile(rb":[cf]")
+
+
+def _small_and_plain(xml: bytes) -> bool:
+    """The cheapest tier of `_plainly_within_limits`: no "<f" at all, no prefixed <c>/<f>,
+    and every <c> opens with a short plain address. Each condition implies the one that
+    tier checks, so this only says True where it would. Each such <c> takes at least 9
+    bytes (<c r="A1"), so a part under 9 bytes per allowed cell cannot hold too many."""
+    return (len(xml) < 9 * MAX_CELL_ELEMENTS and _PREFIXED_RE.search(xml) is None
+            and _UNUSUAL_RE.search(xml) is None)
+
+
 def _plainly_within_limits(xml: bytes) -> bool:
     """Fast path of `_scan_xlsx_part` (the tag-by-tag loop costs ~2 ms per workbook, the
     largest single cost of a batch): True when the part has no formula element and every
@@ -402,6 +537,8 @@ def _plainly_within_limits(xml: bytes) -> bool:
     bounds the exact extent (which counts only cells holding a value), so nothing the exact
     scan would refuse gets through; anything unusual (prefixed tags, formulas, cells without
     an address, a box too large) returns False and takes the exact scan."""
+    if _small_and_plain(xml):
+        return True
     if b":c" in xml or b":f" in xml:
         return False
     if b"<f" in xml and _PLAIN_F_RE.search(xml) is not None:
@@ -511,29 +648,54 @@ def _finish_cell(out: set[tuple[int, int]], limits: _Extent, r: int, c: int, has
 
 
 _SHEET_RE = re.compile(rb"<(?:\w+:)?sheet\b([^>]*)>", re.S)
-_NAME_RE = re.compile(rb"(?:^|\s)name\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_RID_RE = re.compile(rb"(?:^|\s)(?:\w+:)?id\s*=\s*\"([^\"]*)\"")
+# An attribute starts the text or follows white space. These patterns are searched in the
+# attributes with one space put in front, which matches exactly where "(?:^|\s)" would,
+# yet lets the regex engine try only at white space instead of at every byte.
+_NAME_RE = re.compile(rb"\sname\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_RID_RE = re.compile(rb"\s(?:\w+:)?id\s*=\s*\"([^\"]*)\"")
 _REL_RE = re.compile(rb"<(?:\w+:)?Relationship\b([^>]*)>", re.S)
-_REL_ID_RE = re.compile(rb"(?:^|\s)Id\s*=\s*\"([^\"]*)\"")
-_REL_TARGET_RE = re.compile(rb"(?:^|\s)Target\s*=\s*\"([^\"]*)\"")
+_REL_ID_RE = re.compile(rb"\sId\s*=\s*\"([^\"]*)\"")
+_REL_TARGET_RE = re.compile(rb"\sTarget\s*=\s*\"([^\"]*)\"")
 
 
-def _sheet_members(zf: zipfile.ZipFile) -> dict[str, str]:
+def _sheet_members(zf: zipfile.ZipFile, data: bytes | None = None,
+                   read: dict[str, bytes] | None = None) -> dict[str, str]:
     """Worksheet part (lower-cased path) -> sheet name, through workbook.xml and its
-    relationships. Empty when those are unreadable (calamine will then fail on its own)."""
+    relationships. Empty when those are unreadable (calamine will then fail on its own).
+    With `data`, the two parts are inflated the fast way and left in `read` for the caller."""
     try:
-        wb_xml = zf.read("xl/workbook.xml")
-        rels_xml = zf.read("xl/_rels/workbook.xml.rels")
+        infos = [zf.getinfo("xl/workbook.xml"), zf.getinfo("xl/_rels/workbook.xml.rels")]
+        raws = [_raw_member(data, i) if data is not None else None for i in infos]
+        key = tuple((i.compress_type, i.file_size, i.CRC, r) for i, r in zip(infos, raws)) if None not in raws else None
+        known = _SHEET_MAPS.get(key) if key is not None else None
+        if known is not None:  # the same two parts as in an earlier workbook
+            return dict(known)
+        bodies = [_inflate_raw(r, i) if r is not None else None for i, r in zip(infos, raws)]
+        wb_xml, rels_xml = (b if b is not None else zf.read(i) for i, b in zip(infos, bodies))
     except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError, RuntimeError, EOFError,
             NotImplementedError, struct.error):
         return {}
+    if read is not None:
+        read["xl/workbook.xml"], read["xl/_rels/workbook.xml.rels"] = wb_xml, rels_xml
+    out = _sheet_map(wb_xml, rels_xml)
+    if key is not None:
+        _SHEET_MAPS.add(key, sum(len(r) for r in raws if r is not None), dict(out))
+    return out
+
+
+_SHEET_MAPS = _Remembered(1024 * 1024)  # as _PASSED: one template, one sheet map
+
+
+def _sheet_map(wb_xml: bytes, rels_xml: bytes) -> dict[str, str]:
     targets: dict[bytes, bytes] = {}
     for attrs in _REL_RE.findall(rels_xml):
+        attrs = b" " + attrs
         rid, tgt = _REL_ID_RE.search(attrs), _REL_TARGET_RE.search(attrs)
         if rid and tgt:
             targets[rid.group(1)] = tgt.group(1)
     out: dict[str, str] = {}
     for attrs in _SHEET_RE.findall(wb_xml):
+        attrs = b" " + attrs
         name_m, rid_m = _NAME_RE.search(attrs), _RID_RE.search(attrs)
         if not name_m or not rid_m or rid_m.group(1) not in targets:
             continue
@@ -822,12 +984,16 @@ def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[in
     rows = sheet.to_python(skip_empty_area=False)
     # Merges are clipped to the grid: past the last value they change nothing, and Sheet keeps
     # one entry per covered cell, so "A1:XFD1048576" would otherwise cost 17 billion of them.
-    ranges = [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []]
+    ranges = sheet.merged_cell_ranges or [((r0, c0), (r1, c1)) for r0, c0, r1, c1 in extra_merges or []]
     merges = []
     covered = 0
-    for r0, c0, r1, c1 in ranges or extra_merges or []:
-        r1, c1 = min(r1, height - 1), min(c1, width - 1)
-        if 0 <= r0 <= r1 and 0 <= c0 <= c1 and (r0, c0) != (r1, c1):
+    bottom, right = height - 1, width - 1
+    for (r0, c0), (r1, c1) in ranges:
+        if r1 > bottom:
+            r1 = bottom
+        if c1 > right:
+            c1 = right
+        if 0 <= r0 <= r1 and 0 <= c0 <= c1 and (r0 != r1 or c0 != c1):
             covered += (r1 - r0 + 1) * (c1 - c0 + 1)
             if covered > MAX_MERGED_CELLS:
                 raise TooLarge(f"工作表「{printable(name, 60)}」的合并单元格范围异常庞大（超过 {MAX_MERGED_CELLS:,} 个单元格），"
