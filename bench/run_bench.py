@@ -163,6 +163,18 @@ def run_memory(n: int, jobs: int, base: Path) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------
 
 
+def _print_targets(report: dict[str, object]) -> None:
+    """Issue 6's throughput targets against this run: the best jobs setting of the run."""
+    runs = [v for k, v in report.items() if k.startswith("jobs") and isinstance(v, dict)]
+    if not runs:
+        return
+    best = max(runs, key=lambda r: r["check_wb_s"])
+    ratio = min(r["ratio"] for r in runs)
+    print(f"targets: check-only >= 1000 wb/s: {best['check_wb_s']:.0f} wb/s "
+          f"({'met' if best['check_wb_s'] >= 1000 else 'NOT met'}); "
+          f"check/read <= 4x: {ratio:.2f}x ({'met' if ratio <= 4 else 'NOT met'})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000, help="workbooks for the timing runs")
@@ -205,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "check_wb_s": a.n / check, "ratio": check / read,
                                  "annotate_wb_s": ann_rate, "statuses": checks[0][1],
                                  "machinery_wb_s": a.n / machinery}
+    _print_targets(report)
     cold = cold_cli(paths[0].parent, out, 2)
     print(f"cold CLI (`python -m jixiao DIR --jobs 2 --annotate never`, imports included): {cold:.2f} s"
           f" = {a.n / cold:.0f} wb/s")

@@ -5,6 +5,10 @@ reported value read as truncated (→ the pack's 截位 rule instead of an error
 re-tried at the display precision the rule asks for (→ "显示位数不足" info). Python rules run
 next, then the pandera schemas (one call for a whole batch, see `check_models`), then rules of
 `phase: late`, which see every earlier finding.
+
+In a batch, `vector` first screens every expression rule over all the models at once; the
+interpreter then evaluates only the assertions the screen could not clear (most of them pass),
+and reports exactly what it would have reported evaluating everything.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+from ..errors import CannotCheck
 from ..findings import Finding, sort_key
 from ..model import Value, WorkbookModel
 from . import schemas
@@ -29,14 +34,19 @@ def check_model(model: WorkbookModel, pack: Pack | None = None) -> list[Finding]
 
 
 def check_models(models: Sequence[WorkbookModel], pack: Pack | None = None) -> list[list[Finding]]:
-    """Findings per model; the pandera schemas run once for the whole batch."""
+    """Findings per model; the pandera schemas run once for the whole batch, and so does the
+    screen of the expression rules (`vector`), which leaves the interpreter only the rule
+    applications that may report something."""
     pack = pack or load_pack()
     by_schema = schemas.validate(list(enumerate(models)), pack)
+    names = [ModelNames(m) for m in models] if _has_expr_rules(pack) else [None] * len(models)
+    screened = _screen(models, names, pack) if len(models) >= SCREEN_MIN_MODELS else {}
     out: list[list[Finding]] = []
     for i, model in enumerate(models):
-        findings = run_rules(model, pack, phase="main")
+        need = {rule_id: lanes[i] for rule_id, lanes in screened.items()}
+        findings = _run_rules(model, pack, "main", None, names[i], need)
         findings.extend(by_schema.get(i, []))
-        findings.extend(run_rules(model, pack, phase="late", earlier=findings))
+        findings.extend(_run_rules(model, pack, "late", findings, names[i], need))
         findings.sort(key=sort_key)
         out.append(findings)
     return out
@@ -45,17 +55,88 @@ def check_models(models: Sequence[WorkbookModel], pack: Pack | None = None) -> l
 def run_rules(model: WorkbookModel, pack: Pack, *, phase: str = "main",
               earlier: list[Finding] | None = None) -> list[Finding]:
     """Expression and Python rules of one phase (schema rules are batched separately)."""
-    names: ModelNames | None = None
+    return _run_rules(model, pack, phase, earlier, None, {})
+
+
+def _run_rules(model: WorkbookModel, pack: Pack, phase: str, earlier: list[Finding] | None,
+               names: ModelNames | None, need: dict[str, list[int]]) -> list[Finding]:
     findings: list[Finding] = []
     for rule, plan in _phase_rules(pack, phase):
         if plan is not None:
             if names is None:
                 names = ModelNames(model)
-            findings.extend(_run_expr(rule, pack, model, names, plan))
+            findings.extend(_run_expr(rule, pack, model, names, plan, need.get(rule.id)))
         else:
-            ctx = RuleContext(model, rule, pack, (earlier or []) + findings)
+            ctx = RuleContext(model, rule, pack, [*(earlier or ()), *findings])
             findings.extend(REGISTRY[str(rule.python)].fn(ctx))
     return findings
+
+
+# Smaller batches are left to the interpreter alone: the screen's numpy calls cost about the same
+# whatever the number of lanes.
+SCREEN_MIN_MODELS = 8
+
+
+def _has_expr_rules(pack: Pack) -> bool:
+    return any(plan is not None for phase in ("main", "late") for _rule, plan in _phase_rules(pack, phase))
+
+
+def _screen(models: Sequence[WorkbookModel], names: Sequence[ModelNames | None], pack: Pack
+            ) -> dict[str, list[list[int]]]:
+    """Rule id -> per model, per lane (context, row, column in `_run_expr`'s order) which of its
+    assertions the interpreter must evaluate (`vector.screen`). A rule the screen does not model
+    is absent: it runs everywhere."""
+    from . import vector  # deferred: numpy
+
+    vrules = pack.cache.get("engine.vector")
+    if vrules is None:
+        vrules = {rule.id: vector.vector_rule(rule) for rule in pack.enabled_rules() if rule.kind == "expr"}
+        pack.cache["engine.vector"] = vrules
+    out: dict[str, list[list[int]]] = {}
+    shared: dict[tuple[Any, ...], tuple[vector.Lanes, list[int]]] = {}  # rules over the same lanes share them
+    for phase in ("main", "late"):
+        for rule, plan in _phase_rules(pack, phase):
+            vr = vrules.get(rule.id) if plan is not None else None
+            if vr is None or plan is None:
+                continue
+            key = (rule.scope, rule.per, plan.columns)
+            if key not in shared:
+                shared[key] = _screen_lanes(rule, plan.columns, models, names)
+            lanes, counts = shared[key]
+            target = pack.rules.get(rule.display_rule)
+            display = plan.display and target is not None and target.enabled
+            try:
+                need = vector.screen(rule, vr, lanes, display).tolist()
+            except (CannotCheck, MemoryError):  # a time limit ran out: as anywhere else
+                raise
+            except Exception:  # whatever else the screen trips on, the interpreter decides
+                continue
+            per_model: list[list[int]] = []
+            pos = 0
+            for k in counts:
+                per_model.append(need[pos:pos + k])
+                pos += k
+            out[rule.id] = per_model
+    return out
+
+
+def _screen_lanes(rule: Rule, columns: tuple[str | None, ...], models: Sequence[WorkbookModel],
+                  names: Sequence[ModelNames | None]) -> tuple[Any, list[int]]:
+    """The lanes of a rule over the chunk (in `_run_expr`'s order) and how many each model has."""
+    from . import vector
+
+    lane_ns: list[dict[str, Any]] = []
+    cols: list[str | None] = []
+    counts: list[int] = []
+    for model, nm in zip(models, names, strict=True):
+        assert nm is not None
+        start = len(cols)
+        for ns, _row in _lanes(rule, nm, model):
+            for column in columns:
+                lane_ns.append(ns)
+                cols.append(column)
+        counts.append(len(cols) - start)
+    return vector.Lanes(lane_ns, cols), counts
 
 
 class _ExprPlan(NamedTuple):
@@ -109,29 +190,56 @@ def _contexts(rule: Rule, names: ModelNames, model: WorkbookModel) -> Iterator[t
             yield CROSS, names.cross, None
 
 
+def _lanes(rule: Rule, names: ModelNames, model: WorkbookModel) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(names, indicator row or None) of every context and row the rule applies to, in order;
+    each is then taken once per column."""
+    for _annex, ns, _project in _contexts(rule, names, model):
+        if rule.per == "指标":
+            for row in ns.get("指标", []):
+                yield {**ns, **row.fields}, row
+        else:
+            yield ns, None
+
+
 def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames,
-              plan: _ExprPlan | None = None) -> Iterator[Finding]:
+              plan: _ExprPlan | None = None, need: list[int] | None = None) -> Iterator[Finding]:
+    """`need`: per lane (context, row, column) which assertions to evaluate, from the screen (bit j
+    for assertion j, -1 for all); None: every lane and assertion."""
+    if need is not None and not any(need):
+        return
     plan = plan or _plan(rule)
     env = Env(ns={}, params=rule.params, lets=plan.lets, min_decimals=rule.min_decimals,
               exact_operands=rule.exact_operands, exact=rule.exact, tolerance=rule.tolerance)
     when, asserts, columns, display = plan.when, plan.asserts, plan.columns, plan.display
+    # a screened lane is most likely a failure: keep what a message needs from the first evaluation
+    record = display or need is not None
+    lane = -1
     for annex, ns, project in _contexts(rule, names, model):
         rows: list[Any] = ns.get("指标", []) if rule.per == "指标" else [None]
         for row in rows:
+            if need is not None and not any(need[lane + 1:lane + 1 + len(columns)]):
+                lane += len(columns)
+                continue
             env.ns = {**ns, **row.fields} if row is not None else ns
             env.label = _indicator_label(row) if row is not None else ""
             for column in columns:
+                lane += 1
+                mask = need[lane] if need is not None else -1
+                if not mask:
+                    continue
                 env.column = column
                 if when is not None and _eval(when, env) != TRUE:
                     continue
-                for a_when, check, message in asserts:
+                for j, (a_when, check, message) in enumerate(asserts):
+                    if not (mask >> j) & 1 and j < 63:
+                        continue  # the screen found that this assertion reports nothing here
                     if a_when is not None and _eval(a_when, env) != TRUE:
                         continue
-                    res = _eval(check, env, record=display)
+                    res = _eval(check, env, record=record)
                     if res == SKIP:
                         continue
                     if res == FALSE:
-                        f = _failure(rule, pack, model, env, check, annex, project, message, recorded=display)
+                        f = _failure(rule, pack, model, env, check, annex, project, message, recorded=record)
                         if f is not None:
                             yield f
                     elif display:
@@ -215,10 +323,13 @@ def _expr_finding(rule: Rule, model: WorkbookModel, cmp: Comparison | None, leav
     percent = origin.unit == "%" or rule.unit == "%" or (fix is not None and fix.unit == "%")
     dec = _decimals(leaves, percent, origin)
     expected = actual = diff = interval = None
+    # the compared values as shown, each formatted once
+    left_text = fmt_number(cmp.left.mid, dec, percent) if cmp is not None and cmp.left is not None else None
+    right_text = fmt_number(cmp.right.mid, dec, percent) if cmp is not None and cmp.right is not None else None
     if cmp is not None and cmp.left is not None and cmp.right is not None:
         single = _single_leaf(cmp)
-        actual = single.text if single is not None else fmt_number(cmp.left.mid, dec, percent)
-        expected = _OP_TEXT.get(cmp.op, "") + fmt_number(cmp.right.mid, dec, percent)
+        actual = single.text if single is not None else left_text
+        expected = _OP_TEXT.get(cmp.op, "") + str(right_text)
         diff = fmt_signed(cmp.left.mid - cmp.right.mid, dec, percent)
         idec = dec + 2
         interval = (f"填报 {format_interval(cmp.left, percent, idec)}；"
@@ -227,13 +338,13 @@ def _expr_finding(rule: Rule, model: WorkbookModel, cmp: Comparison | None, leav
         annex, project = _annex_of(model, sheet)
     fields: dict[str, Any] = {"column": env.column or "", "indicator": env.label, "origin": origin.id,
                               "origin_title": origin.title}
-    if cmp is not None and cmp.left is not None:
-        fields["left"] = fmt_number(cmp.left.mid, dec, percent)
-    if cmp is not None and cmp.right is not None:
-        fields["right"] = fmt_number(cmp.right.mid, dec, percent)
+    if left_text is not None:
+        fields["left"] = left_text
+    if right_text is not None:
+        fields["right"] = right_text
     fields.update(_let_values(origin, env, dec, percent))
     fields["expected_all"] = " 或 ".join(
-        _OP_TEXT.get(c.op, "") + fmt_number(c.right.mid, dec, percent)
+        _OP_TEXT.get(c.op, "") + (right_text if c is cmp else fmt_number(c.right.mid, dec, percent))
         for c in env.compares if c.result == FALSE and c.right is not None) or (expected or "")
     cells = [v.cell if v.sheet == sheet else f"{v.sheet}!{v.cell}" for v in leaves if v.cell]
     return make_finding(rule, annex=annex, sheet=sheet, cell=cell, fields=fields, cells=cells, project=project,

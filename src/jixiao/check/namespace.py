@@ -72,8 +72,9 @@ class RowNS:
         return self.row.values.get(column, BLANK)
 
 
-_INDICATOR_ATTR = dict(zip(INDICATOR_FIELDS, ("level1", "level2", "level3", "target", "actual", "weight", "score",
-                                               "explanation"), strict=True))
+INDICATOR_ATTRS = dict(zip(INDICATOR_FIELDS, ("level1", "level2", "level3", "target", "actual", "weight", "score",
+                                              "explanation"), strict=True))  # header -> IndicatorRow field
+_INDICATOR_ATTR = INDICATOR_ATTRS
 
 
 class IndicatorNS:

@@ -39,13 +39,13 @@ class RuleContext:
 
     def annexes(self, *only: str) -> Iterator[tuple[str, Annex, str | None]]:
         """(label, annex, project) for the annexes in the rule's scope (optionally narrowed)."""
-        scope = [s for s in self.rule.scope if not only or s in only]
+        scope = self.rule.scope
         m = self.model
-        if ANNEX1 in scope and m.annex1 is not None:
+        if m.annex1 is not None and ANNEX1 in scope and (not only or ANNEX1 in only):
             yield ANNEX1, m.annex1, None
-        if ANNEX2 in scope and m.annex2 is not None:
+        if m.annex2 is not None and ANNEX2 in scope and (not only or ANNEX2 in only):
             yield ANNEX2, m.annex2, None
-        if ANNEX3 in scope:
+        if m.annex3 and ANNEX3 in scope and (not only or ANNEX3 in only):
             for a in m.annex3:
                 yield ANNEX3, a, a.project_name.text or a.sheet
 
@@ -53,7 +53,11 @@ class RuleContext:
                 project: str | None = None, expected: str | None = None, actual: str | None = None,
                 message: str | None = None, **fields: Any) -> Finding:
         sh = (v.sheet if v is not None and v.sheet else "") or sheet
-        other = [a for a in (c if isinstance(c, str) else _addr(c, sh) for c in cells) if a]
+        other: list[str] = []
+        for c in cells:
+            a = c if isinstance(c, str) else _addr(c, sh)
+            if a:
+                other.append(a)
         return make_finding(self.rule, annex=annex, sheet=sh, cell=v.cell if v is not None else "",
                             cells=other, project=project, expected=expected,
                             actual=actual if actual is not None else (shown(v) if v is not None else None),
@@ -77,6 +81,9 @@ class PyRule:
 
 
 REGISTRY: dict[str, PyRule] = {}
+
+# per-rule look-ups built from params: (rule, value), the rule object checked on every use
+_RULE_CACHE: dict[tuple[str, str], tuple[Rule, Any]] = {}
 
 
 def pyrule(name: str) -> Callable[[PyRuleFn], PyRuleFn]:
@@ -110,6 +117,7 @@ def _name(r: IndicatorRow) -> str:
     return _SPACE_RE.sub("", v.text or "") or f"第{r.row}行"
 
 
+@lru_cache(maxsize=4096)  # wordings recur across the units of a batch
 def _norm(text: str) -> str:
     return _SPACE_RE.sub("", fold(text or ""))
 
@@ -122,6 +130,11 @@ def _tables(ctx: RuleContext) -> Iterator[tuple[str, Annex2 | Annex3, IndicatorT
 
 def _level2_keys(names: Iterable[str]) -> frozenset[str]:
     """Accepted 二级 labels, with and without the "指标" suffix."""
+    return _level2_keys_of(tuple(names))
+
+
+@lru_cache(maxsize=64)  # the same few params for every workbook
+def _level2_keys_of(names: tuple[str, ...]) -> frozenset[str]:
     keys = {label_key(n) for n in names}
     return frozenset(keys | {k[:-2] for k in keys if k.endswith("指标")} | {k + "指标" for k in keys})
 
@@ -172,6 +185,8 @@ def parent_blank_children_filled(ctx: RuleContext) -> Iterator[Finding]:
         cols = columns.get(label) or sorted({c for r in rows for c in r.values})
         children = _children(rows)
         for parent in rows:
+            if parent.key not in children:
+                continue  # no child rows, so no descendants
             kids = _descendants(rows, parent.key, children)
             if not kids:
                 continue
@@ -219,6 +234,9 @@ def children_blank_in_column(ctx: RuleContext) -> Iterator[Finding]:
                         break
 
 
+_DIGIT_RE = re.compile(r"\d")
+
+
 @pyrule("target_not_quantified")
 def target_not_quantified(ctx: RuleContext) -> Iterator[Finding]:
     """年度指标值有比较符却没有数值（“≤万元”），或定量类二级指标的指标值是纯文字。"""
@@ -230,7 +248,7 @@ def target_not_quantified(ctx: RuleContext) -> Iterator[Finding]:
                 continue
             if t.op is not None and t.number is None:
                 detail = "有比较符但没有数值"
-            elif t.number is None and not re.search(r"\d", t.text) and _level2_in(r, quantitative):
+            elif t.number is None and not _DIGIT_RE.search(t.text) and _level2_in(r, quantitative):
                 detail = f"{r.level2.text.strip()}应为可衡量的数值，而不是文字"
             else:
                 continue
@@ -320,6 +338,11 @@ def unit_mismatch(ctx: RuleContext) -> Iterator[Finding]:
 _YEAR_RE = re.compile(r"(?<!\d)(19\d{2}|20\d{2})(?!\d)")
 
 
+@lru_cache(maxsize=4096)  # targets and actuals recur across the units of a batch
+def _years(text: str) -> tuple[int, ...]:
+    return tuple(int(y) for y in _YEAR_RE.findall(fold(text)))
+
+
 @pyrule("year_after_evaluation")
 def year_after_evaluation(ctx: RuleContext) -> Iterator[Finding]:
     """时效指标的年度指标值或实际完成值写的是评价年度之后的年份。"""
@@ -332,7 +355,7 @@ def year_after_evaluation(ctx: RuleContext) -> Iterator[Finding]:
             if level2 and not _level2_in(r, level2):
                 continue
             for which, v in (("年度指标值", r.target), ("实际完成值", r.actual)):
-                late = [int(y) for y in _YEAR_RE.findall(fold(v.text or "")) if int(y) > year]
+                late = [y for y in _years(v.text or "") if y > year]
                 if late and v.cell:
                     yield ctx.finding(label, v, project=project, which=which, year=str(year),
                                       named=str(late[0]), indicator=_name(r))
@@ -363,10 +386,20 @@ def inflated_scores(ctx: RuleContext) -> Iterator[Finding]:
         yield ctx.finding(label, total, project=project, detail=detail, total=total.text, high=fmt_number(high))
 
 
+def _standard_weights(rule: Rule) -> dict[str, float]:
+    """params.standard_weights by label; worked out once per rule (a loaded pack is not changed)."""
+    key = ("standard_weights", rule.id)
+    cache = _RULE_CACHE.get(key)
+    if cache is None or cache[0] is not rule:
+        standard = {label_key(k): float(v) for k, v in (rule.params.get("standard_weights") or {}).items()}
+        cache = _RULE_CACHE[key] = (rule, standard)
+    return cache[1]
+
+
 @pyrule("standard_weights")
 def standard_weights(ctx: RuleContext) -> Iterator[Finding]:
     """一级指标权重（含预算执行率）与标准权重不同。"""
-    standard = {label_key(k): float(v) for k, v in (ctx.params.get("standard_weights") or {}).items()}
+    standard = _standard_weights(ctx.rule)
     for label, a, table, project in _tables(ctx):
         groups: dict[str, tuple[Value, float]] = {}
         for r in table.rows:
@@ -497,6 +530,11 @@ def project_listed(ctx: RuleContext) -> Iterator[Finding]:
 def _similar_to_any(name: str, names: list[str], min_ratio: float) -> bool:
     """Whether difflib's ratio to some name reaches `min_ratio`; the cheap upper bounds
     (real_quick_ratio ≥ quick_ratio ≥ ratio) rule most names out first."""
+    return _similar(name, tuple(names), min_ratio)
+
+
+@lru_cache(maxsize=4096)  # project names and 项目支出 lines recur across the units of a batch
+def _similar(name: str, names: tuple[str, ...], min_ratio: float) -> bool:
     for n in names:
         m = difflib.SequenceMatcher(None, name, n)
         if m.real_quick_ratio() >= min_ratio and m.quick_ratio() >= min_ratio and m.ratio() >= min_ratio:
@@ -507,7 +545,12 @@ def _similar_to_any(name: str, names: list[str], min_ratio: float) -> bool:
 @pyrule("na_in_amounts")
 def na_in_amounts(ctx: RuleContext) -> Iterator[Finding]:
     """金额栏填了“——”“/”“无”等：按“不适用”处理，不计为 0（模板自带的“——”除外）。"""
-    template = {label_key(k): set(v or ()) for k, v in (ctx.params.get("template_na") or {}).items()}
+    key = ("template_na", ctx.rule.id)
+    cache = _RULE_CACHE.get(key)
+    if cache is None or cache[0] is not ctx.rule:
+        cache = _RULE_CACHE[key] = (ctx.rule, {label_key(k): set(v or ())
+                                               for k, v in (ctx.params.get("template_na") or {}).items()})
+    template = cache[1]
     for label, a, project in ctx.annexes(ANNEX1):
         assert isinstance(a, Annex1)
         for r in a.expenses:

@@ -12,7 +12,6 @@ are built, and the schemas are cached on the pack.
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,35 +41,50 @@ AMOUNT_INDEX = ("workbook", "sheet", "row", "field")
 class Frames:
     """The tables of a batch of models plus the way back from a frame row to model values.
 
-    `scored_meta[i]` / `amount_meta[i]` describe row i of the frame: (annex, project, kind or
-    label, model object); `scored_keys[i]` / `amount_keys[i]` is its index label (workbook,
-    sheet, Excel row[, column]). The label → first position maps are built only when a check fails.
+    Row i of `scored` is the scored row `scored_rows[i]` (an `IndicatorRow` or the 年度资金总额
+    `LabeledRow`) of the table described by `scored_where[i]` = (workbook, annex, project); row i
+    of `amounts` is the cell `amount_values[i]`, field `amount_fields[i]` of the row or group
+    `amount_where[i]` = (workbook, annex, project, label). Index labels (workbook, sheet, Excel
+    row[, column]) are worked out only for rows that failed a check (`key`, `meta`).
     """
 
     scored: Any  # pandas.DataFrame
     amounts: Any
-    scored_meta: list[tuple[str, str | None, str, Any]]
-    amount_meta: list[tuple[str, str | None, str, Value]]
-    scored_keys: list[tuple[Any, ...]] = field(default_factory=list)
-    amount_keys: list[tuple[Any, ...]] = field(default_factory=list)
-    _positions: dict[str, dict[tuple[Any, ...], int]] = field(default_factory=dict)
+    scored_rows: list[IndicatorRow | LabeledRow]
+    scored_where: list[tuple[Any, str, str | None]]
+    amount_values: list[Value]
+    amount_fields: list[str]
+    amount_where: list[tuple[Any, str, str | None, str]]
+    spans: dict[Any, list[tuple[int, int, int, int]]]  # workbook -> its rows: scored [s0, s1), amounts [a0, a1)
+    _positions: dict[tuple[str, Any], dict[tuple[Any, ...], int]] = field(default_factory=dict)
+
+    def key(self, frame: str, i: int) -> tuple[Any, ...]:
+        """The index label of row i: (workbook, sheet, Excel row[, column])."""
+        if frame == "scored":
+            row, (wid, annex, _project) = self.scored_rows[i], self.scored_where[i]
+            w = row.weight if type(row) is IndicatorRow else row.get("分值")
+            return (wid, w.sheet or annex, row.row)
+        v = self.amount_values[i]
+        return (self.amount_where[i][0], v.sheet, _row_of(v.cell), self.amount_fields[i])
 
     def meta(self, frame: str, index: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """The row described by an index label (its first row, should a label repeat)."""
-        pos = self._positions.get(frame)
-        if pos is None:
+        """(annex, project, kind or label, model object) of the first row with index label `index`."""
+        wid = index[0]
+        pos = self._positions.get((frame, wid))
+        if pos is None:  # the labels of this workbook's rows only: a label starts with its workbook
             pos = {}
-            for i, key in enumerate(self.scored_keys if frame == "scored" else self.amount_keys):
-                pos.setdefault(key, i)
-            self._positions[frame] = pos
+            for s0, s1, a0, a1 in self.spans.get(wid, ()):
+                for i in range(s0, s1) if frame == "scored" else range(a0, a1):
+                    pos.setdefault(self.key(frame, i), i)
+            self._positions[(frame, wid)] = pos
         i = pos.get(index)
         if i is None:
             return None
-        return (self.scored_meta if frame == "scored" else self.amount_meta)[i]
-
-
-def _num(v: Value) -> float:
-    return v.number if v.number is not None else math.nan
+        if frame == "scored":
+            row, (_wid, annex, project) = self.scored_rows[i], self.scored_where[i]
+            return (annex, project, "指标" if type(row) is IndicatorRow else "资金", row)
+        _wid, annex, project, label = self.amount_where[i]
+        return (annex, project, label, self.amount_values[i])
 
 
 def _is_text(v: Value) -> bool:
@@ -82,110 +96,116 @@ def _strip_suffix(label: str) -> str:
     return label[:-2] if label.endswith("指标") else label
 
 
+@lru_cache(maxsize=4096)  # the same few labels recur in every workbook of a batch
+def _level2_label(text: str) -> str:
+    return _strip_suffix(label_key(text))
+
+
 def build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
     """One scored-row frame and one amount-cell frame for all `models` ((workbook id, model) pairs),
     indexed by (workbook, sheet, Excel row[, column])."""
-    return _build_frames(models, indexed=True)
+    import pandas as pd
+
+    f = _build_frames(models)
+    for frame, names in (("scored", SCORED_INDEX), ("amounts", AMOUNT_INDEX)):
+        df = f.scored if frame == "scored" else f.amounts
+        keys = [f.key(frame, i) for i in range(len(df))]
+        # from_tuples cannot tell the number of levels of an empty list
+        df.index = (pd.MultiIndex.from_tuples(keys, names=names) if keys
+                    else pd.MultiIndex.from_arrays([[] for _ in names], names=names))
+    return f
 
 
-def _build_frames(models: Sequence[tuple[Any, WorkbookModel]], *, indexed: bool) -> Frames:
-    """`indexed=False` leaves the frames on a plain 0..n-1 index (the labels are still in
-    `Frames.*_keys`): that is what `validate` passes to pandera, which copies a MultiIndex
-    for every intermediate result and reports its labels as repr strings."""
+def _build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
+    """The frames on a plain 0..n-1 index: that is what `validate` passes to pandera, which copies
+    a MultiIndex for every intermediate result and reports its labels as repr strings.
+
+    Model objects are gathered first and the columns built from them in one go each. The frames
+    keep nine and two columns with NaN only where the checks allow it: pandera lists a failing
+    row once per non-missing column and sorts that list with an unstable sort, so the shape of
+    the frames decides the order of findings that tie on annex, sheet, severity, cell and rule."""
     import numpy as np
     import pandas as pd  # deferred: pandas costs ~0.3 s to import
 
-    s_keys: list[tuple[Any, ...]] = []
-    s_kind: list[str] = []
-    s_l1: list[str] = []
-    s_l2: list[str] = []
-    s_l3: list[bool] = []
-    s_target: list[bool] = []
-    s_w: list[float] = []
-    s_s: list[float] = []
-    s_wt: list[bool] = []
-    s_st: list[bool] = []
-    s_meta: list[tuple[str, str | None, str, Any]] = []
-    a_keys: list[tuple[Any, ...]] = []
-    a_val: list[float] = []
-    a_text: list[bool] = []
-    a_meta: list[tuple[str, str | None, str, Value]] = []
+    rows: list[IndicatorRow | LabeledRow] = []  # scored rows
+    where: list[tuple[Any, str, str | None]] = []
+    weights: list[Value] = []
+    scores: list[Value] = []
+    vals: list[Value] = []  # amount cells
+    flds: list[str] = []
+    owners: list[tuple[Any, str, str | None, str]] = []
 
-    def amount(wid: Any, annex: str, project: str | None, label: str, fld: str, v: Value) -> None:
-        if not v.cell or v.blank:
-            return  # a blank cell can fail no amount check
-        n = v.number
-        a_keys.append((wid, v.sheet, _row_of(v.cell), fld))
-        a_val.append(n if n is not None else math.nan)
-        a_text.append(n is None and not v.na and not v.formula_without_value)  # _is_text of a filled cell
-        a_meta.append((annex, project, label, v))
+    def amounts(owner: tuple[Any, str, str | None, str] | None, wid: Any, annex: str, project: str | None,
+                items: Any, skip: Callable[[str], bool] | None = None) -> None:
+        """Filled cells of one row (`owner` given: its label for every column) or one group of
+        named cells (each its own label)."""
+        for fld, v in items:
+            if not v.cell or v.blank or (skip is not None and skip(fld)):
+                continue  # a blank cell can fail no amount check
+            vals.append(v)
+            flds.append(fld)
+            owners.append(owner if owner is not None else (wid, annex, project, fld))
 
-    def scored(wid: Any, annex: str, project: str | None, kind: str, row_no: int, obj: Any, l1: str, l2: str,
-               l3: bool, target: bool, w: Value, sc: Value) -> None:
-        s_keys.append((wid, w.sheet or annex, row_no))
-        s_kind.append(kind)
-        s_l1.append(l1)
-        s_l2.append(l2)
-        s_l3.append(l3)
-        s_target.append(target)
-        s_w.append(w.number if w.number is not None else math.nan)
-        s_s.append(sc.number if sc.number is not None else math.nan)
-        s_wt.append(_is_text(w))
-        s_st.append(_is_text(sc))
-        s_meta.append((annex, project, kind, obj))
-
+    spans: dict[Any, list[tuple[int, int, int, int]]] = {}
     for wid, m in models:
+        s0, a0 = len(rows), len(vals)
         if m.annex1 is not None:
             a1 = m.annex1
             for r in a1.expenses:
-                label = r.label.text or r.key
-                for col, v in r.values.items():
-                    amount(wid, "附件一", None, label, col, v)
-            for name, v in a1.staffing.items():
-                if name != "控制率":
-                    amount(wid, "附件一", None, name, name, v)
-            for name, v in a1.buildings.items():
-                if not name.endswith("控制率"):
-                    amount(wid, "附件一", None, name, name, v)
-        tables: list[tuple[str, str | None, IndicatorTable, list[LabeledRow], dict[str, Value]]] = []
+                amounts((wid, "附件一", None, r.label.text or r.key), wid, "附件一", None, r.values.items())
+            amounts(None, wid, "附件一", None, a1.staffing.items(), lambda k: k == "控制率")
+            amounts(None, wid, "附件一", None, a1.buildings.items(), lambda k: k.endswith("控制率"))
+        tables: list[tuple[str, str | None, IndicatorTable, list[LabeledRow], list[dict[str, Value]]]] = []
         if m.annex2 is not None:
             a2 = m.annex2
             tables.append(("附件二", None, a2.indicators, [a2.funds] if a2.funds else [],
-                           {**a2.income_split, **a2.expense_split}))
+                           [a2.income_split, a2.expense_split]))
         for a3 in m.annex3:
-            tables.append(("附件三", a3.project_name.text or a3.sheet, a3.indicators, a3.funds, {}))
+            tables.append(("附件三", a3.project_name.text or a3.sheet, a3.indicators, a3.funds, []))
         for annex, project, table, funds, splits in tables:
+            here = (wid, annex, project)
             for fr in funds:
                 label = fr.label.text or fr.key
-                for col in ("年初预算数", "全年预算数", "全年执行数"):
-                    amount(wid, annex, project, label, col, fr.get(col))
+                amounts((wid, annex, project, label), wid, annex, project,
+                        [(col, fr.get(col)) for col in ("年初预算数", "全年预算数", "全年执行数")])
                 if fr.key == "年度资金总额":
                     w = fr.get("分值")
                     if w.cell:
-                        scored(wid, annex, project, "资金", fr.row, fr, "", "", False, False, w, fr.get("自评得分"))
-            for name, v in splits.items():
-                amount(wid, annex, project, name, name, v)
+                        rows.append(fr)
+                        where.append(here)
+                        weights.append(w)
+                        scores.append(fr.get("自评得分"))
+            if splits:  # income then expense split, a later name overriding an earlier one
+                amounts(None, wid, annex, project, {**splits[0], **splits[1]}.items())
             for ir in table.rows:
-                scored(wid, annex, project, "指标", ir.row, ir, _strip_suffix(ir.level1_name),
-                       _strip_suffix(label_key(ir.level2.text)), not ir.level3.blank and not ir.level3.na,
-                       not ir.target.blank, ir.weight, ir.score)
+                rows.append(ir)
+                where.append(here)
+                weights.append(ir.weight)
+                scores.append(ir.score)
+        spans.setdefault(wid, []).append((s0, len(rows), a0, len(vals)))
 
-    s_index = pd.MultiIndex.from_tuples(s_keys, names=SCORED_INDEX) if indexed else None
-    a_index = pd.MultiIndex.from_tuples(a_keys, names=AMOUNT_INDEX) if indexed else None
-    if indexed and not s_keys:  # from_tuples cannot tell the number of levels of an empty list
-        s_index = pd.MultiIndex.from_arrays([[], [], []], names=SCORED_INDEX)
-    if indexed and not a_keys:
-        a_index = pd.MultiIndex.from_arrays([[], [], [], []], names=AMOUNT_INDEX)
+    indicator = [type(r) is IndicatorRow for r in rows]
+    level1 = [_strip_suffix(r.level1_name) if ind else "" for r, ind in zip(rows, indicator, strict=True)]
     sframe = pd.DataFrame({
-        "kind": pd.array(s_kind, dtype="str"), "一级": pd.array(s_l1, dtype="str"),
-        "二级": pd.array(s_l2, dtype="str"), "三级有": np.array(s_l3, dtype=bool),
-        "指标值有": np.array(s_target, dtype=bool), "分值": np.array(s_w, dtype=float),
-        "自评得分": np.array(s_s, dtype=float), "分值文字": np.array(s_wt, dtype=bool),
-        "自评得分文字": np.array(s_st, dtype=bool),
-    }, index=s_index)
-    aframe = pd.DataFrame({"金额": np.array(a_val, dtype=float), "文字": np.array(a_text, dtype=bool)},
-                          index=a_index)
-    return Frames(sframe, aframe, s_meta, a_meta, s_keys, a_keys)
+        "指标行": np.array(indicator, dtype=bool),
+        "一级": pd.Categorical(level1),
+        # the 二级 label with its 一级 ("产出|数量"): what the allowed pairs are matched against
+        "一级|二级": pd.Categorical([f"{l1}|{_level2_label(r.level2.text)}" if ind else "|"
+                                  for r, l1, ind in zip(rows, level1, indicator, strict=True)]),
+        "三级有": np.array([ind and not r.level3.blank and not r.level3.na
+                          for r, ind in zip(rows, indicator, strict=True)], dtype=bool),
+        "指标值有": np.array([ind and not r.target.blank for r, ind in zip(rows, indicator, strict=True)], dtype=bool),
+        "分值": np.array([v.number for v in weights], dtype=float),  # None -> NaN
+        "自评得分": np.array([v.number for v in scores], dtype=float),
+        "分值文字": np.array([_is_text(v) for v in weights], dtype=bool),
+        "自评得分文字": np.array([_is_text(v) for v in scores], dtype=bool),
+    })
+    aframe = pd.DataFrame({
+        "金额": np.array([v.number for v in vals], dtype=float),
+        # _is_text of a filled cell
+        "文字": np.array([v.number is None and not v.na and not v.formula_without_value for v in vals], dtype=bool),
+    })
+    return Frames(sframe, aframe, rows, where, vals, flds, owners, spans)
 
 
 @lru_cache(maxsize=4096)  # the same few hundred addresses recur in every workbook of a batch
@@ -239,7 +259,7 @@ def _checks_for(rule: Rule) -> list[tuple[str, str, Callable[..., Any]]]:
     if name == "non_negative":
         return [("amounts", "amount_non_negative", lambda d: d["金额"].isna() | (d["金额"] >= 0))]
     if name == "required_cells":
-        ind = lambda d: (d["kind"] == "指标") & d["三级有"]  # noqa: E731
+        ind = lambda d: d["指标行"] & d["三级有"]  # noqa: E731
         return [
             ("scored", "weight_required", lambda d: ~ind(d) | d["分值"].notna() | d["分值文字"]),
             ("scored", "target_required", lambda d: ~ind(d) | d["指标值有"]),
@@ -252,11 +272,11 @@ def _checks_for(rule: Rule) -> list[tuple[str, str, Callable[..., Any]]]:
         pairs = sorted(f"{a}|{b}" for a, bs in allowed.items() for b in bs)
 
         def level1(d: Any) -> Any:
-            return (d["kind"] != "指标") | d["一级"].isin(level1_ok)
+            return ~d["指标行"] | d["一级"].isin(level1_ok)
 
         def level2(d: Any) -> Any:
             # only judged under a known 一级; a wrong 一级 is level1's finding
-            return (d["kind"] != "指标") | ~d["一级"].isin(level1_ok) | (d["一级"] + "|" + d["二级"]).isin(pairs)
+            return ~d["指标行"] | ~d["一级"].isin(level1_ok) | d["一级|二级"].isin(pairs)
         return [("scored", "level1_allowed", level1), ("scored", "level2_allowed", level2)]
     raise KeyError(name)
 
@@ -277,7 +297,7 @@ def _schemas(pack: Pack) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if checks["scored"]:
         out["scored"] = pa.DataFrameSchema({
-            "kind": pa.Column(str), "一级": pa.Column(str), "二级": pa.Column(str),
+            "指标行": pa.Column(bool), "一级": pa.Column("category"), "一级|二级": pa.Column("category"),
             "三级有": pa.Column(bool), "指标值有": pa.Column(bool),
             "分值": pa.Column(float, nullable=True), "自评得分": pa.Column(float, nullable=True),
             "分值文字": pa.Column(bool), "自评得分文字": pa.Column(bool),
@@ -298,25 +318,24 @@ def validate(models: Sequence[tuple[Any, WorkbookModel]], pack: Pack) -> dict[An
         return out
     import pandera.pandas as pa
 
-    frames = _build_frames(models, indexed=False)
+    frames = _build_frames(models)
     for frame_name, schema in schemas.items():
         df = frames.scored if frame_name == "scored" else frames.amounts
         if df.empty:
             continue
         try:
-            schema.validate(df, lazy=True)
+            schema.validate(df, lazy=True, inplace=True)  # inplace: no copy (nothing is coerced)
         except pa.errors.SchemaErrors as err:
             _collect(err.failure_cases, frame_name, frames, pack, out)
     return out
 
 
 def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any, list[Finding]]) -> None:
-    keys = frames.scored_keys if frame_name == "scored" else frames.amount_keys
     seen: set[tuple[Any, ...]] = set()
     for check, position in zip(fc["check"], fc["index"], strict=True):
         if not isinstance(check, str) or "|" not in check or position is None:
             continue  # a structural failure (dtype) would be a bug in build_frames, not in the workbook
-        index = _label_at(keys, position)
+        index = _label_at(frames, frame_name, position)
         if index is None:
             continue
         rule_id, sub = check.split("|", 1)
@@ -330,7 +349,7 @@ def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any
             out.setdefault(index[0], []).append(f)
 
 
-def _label_at(keys: list[tuple[Any, ...]], position: Any) -> tuple[Any, ...] | None:
+def _label_at(frames: Frames, frame_name: str, position: Any) -> tuple[Any, ...] | None:
     """The index label of a failing row, from the position pandera reports (frames are 0..n-1)."""
     if isinstance(position, float) and position.is_integer():
         position = int(position)  # a position column holding a missing label too is read as floats
@@ -338,7 +357,8 @@ def _label_at(keys: list[tuple[Any, ...]], position: Any) -> tuple[Any, ...] | N
         i = operator.index(position)
     except TypeError:
         return None
-    return keys[i] if 0 <= i < len(keys) else None
+    n = len(frames.scored_rows if frame_name == "scored" else frames.amount_values)
+    return frames.key(frame_name, i) if 0 <= i < n else None
 
 
 _FIELD_OF_INDICATOR = {"分值": "weight", "自评得分": "score", "年度指标值": "target", "一级指标": "level1",

@@ -357,10 +357,9 @@ class _Table:
         else:
             tol = self._tol(score)
             verdict = OVER if reported > rec.hi + tol else UNDER if reported < rec.lo - tol else CONSISTENT
-        return RowReview(annex=self.annex, sheet=self.sheet, project=self.project, row=row, cell=cell,
-                         kind=kind, level1=level1, indicator=indicator, target=target, actual=actual,
-                         weight=weight, reported=reported, lo=rec.lo, hi=rec.hi, verdict=verdict,
-                         basis=rec.basis, explanation=explanation)
+        # positional, in field order: a row is built for every indicator of every workbook
+        return RowReview(self.annex, self.sheet, self.project, row, cell, kind, level1, indicator, target, actual,
+                         weight, reported, rec.lo, rec.hi, verdict, rec.basis, explanation)
 
     def _execution(self, funds: LabeledRow) -> None:
         rec = recompute_execution(funds, self.rubric)
@@ -385,7 +384,7 @@ class _Table:
                 expected=_num(round(rec.lo, 4)), actual=_num(row.reported), diff=_num(round(diff, 4)))
 
     def _indicator(self, r: IndicatorRow) -> None:
-        rec = recompute_indicator(r, self.rubric, self.year)
+        rec = _recompute(r, self.rubric, self.year)
         explanation = "" if (r.explanation.blank or r.explanation.na) else r.explanation.text
         name = _label(r.level3.text)
         if r.level3.na:  # "无": show which 二级指标 it stands for
@@ -400,7 +399,8 @@ class _Table:
         self._judge(r, rec, row, explanation)
 
     def _note(self, n: Note, row: RowReview, explanation: str) -> None:
-        self._finding(n.rule, n.severity, n.cell, n.message, row, cells=n.cells, explanation=explanation)
+        # a copy: the note belongs to a shared recomputation (`_recompute`), the finding to this row
+        self._finding(n.rule, n.severity, n.cell, n.message, row, cells=list(n.cells), explanation=explanation)
 
     def _judge(self, r: IndicatorRow, rec: Recomputed, row: RowReview, explanation: str) -> None:
         if row.reported is None or rec.lo is None or rec.hi is None or row.weight is None:
@@ -458,7 +458,7 @@ class _Table:
         rv.level1_weights = {k: round(v, 4) for k, v in sums.items()}
         exec_w = next((r.weight for r in rv.rows if r.kind == "执行率"), None)
         rv.groups = [{"group": EXECUTION, "expected": rub.execution_weight, "found": exec_w}]
-        for label, names, pts in rub.weight_groups():
+        for label, names, pts in _weight_groups(rub):
             found = sum(v for k, v in sums.items() if names == ALL_INDICATORS or any(n in k for n in names))
             rv.groups.append({"group": label, "expected": pts, "found": round(found, 4)})
         reported, recomputed = rv.reported_total, rv.recomputed_total
@@ -487,6 +487,47 @@ class _Table:
         elif len(scored) >= 3 and all(abs((r.reported or 0) - (r.weight or 0)) < 1e-9 for r in scored):
             self._finding("WARN-15", Severity.INFO, cell,
                           f"{rv.name}所有指标均为满分（总分 {_num(reported)} 分）；请确认自评实事求是")
+
+
+_GROUPS: dict[int, tuple[Rubric, list[tuple[str, tuple[str, ...], float]]]] = {}
+
+
+def _weight_groups(rub: Rubric) -> list[tuple[str, tuple[str, ...], float]]:
+    """`Rubric.weight_groups`, worked out once per rubric."""
+    hit = _GROUPS.get(id(rub))
+    if hit is None or hit[0] is not rub:
+        if len(_GROUPS) > 64:
+            _GROUPS.clear()
+        hit = _GROUPS[id(rub)] = (rub, rub.weight_groups())
+    return hit[1]
+
+
+_RECOMPUTED: dict[tuple[Any, ...], tuple[Rubric, Recomputed]] = {}
+
+
+def _recompute(r: IndicatorRow, rubric: Rubric, year: int | None) -> Recomputed:
+    """`recompute_indicator`, remembered by everything it reads: targets, actuals and their cells
+    recur across the units of a batch. The result is shared, so it is only ever read."""
+    t, a = r.target, r.actual
+    w, tn, an = r.weight.number, t.number, a.number
+    if not (w and tn and an):  # a zero: -0.0 apart from 0.0 (they are written differently)
+        w, tn, an = _fk(w), _fk(tn), _fk(an)
+    key = (id(rubric), year, w, r.level3.na, r.level3.text, r.level2.text, r.score.cell,
+           t.blank, t.na, tn, t.op, t.unit, t.text, t.cell,
+           a.blank, a.na, an, a.op, a.unit, a.text, a.cell, isinstance(a.raw, str))
+    hit = _RECOMPUTED.get(key)
+    if hit is not None and hit[0] is rubric:  # the rubric is kept alive by the entry: its id is not reused
+        return hit[1]
+    rec = recompute_indicator(r, rubric, year)
+    if len(_RECOMPUTED) >= 8192:
+        _RECOMPUTED.clear()
+    _RECOMPUTED[key] = (rubric, rec)
+    return rec
+
+
+def _fk(x: float | None) -> Any:
+    """A number as a key: -0.0 apart from 0.0 (they are written differently)."""
+    return x if x or x is None else (x, repr(x))
 
 
 _BREAK = re.compile(r"\s*\n\s*")
