@@ -43,7 +43,7 @@ def check_models(models: Sequence[WorkbookModel], pack: Pack | None = None) -> l
     screened = _screen(models, names, pack) if len(models) >= SCREEN_MIN_MODELS else {}
     out: list[list[Finding]] = []
     for i, model in enumerate(models):
-        need = {rule_id: lanes[i] for rule_id, lanes in screened.items()}
+        need = {rule_id: lanes.of(i) for rule_id, lanes in screened.items()}
         findings = _run_rules(model, pack, "main", None, names[i], need)
         findings.extend(by_schema.get(i, []))
         findings.extend(_run_rules(model, pack, "late", findings, names[i], need))
@@ -59,7 +59,7 @@ def run_rules(model: WorkbookModel, pack: Pack, *, phase: str = "main",
 
 
 def _run_rules(model: WorkbookModel, pack: Pack, phase: str, earlier: list[Finding] | None,
-               names: ModelNames | None, need: dict[str, list[int]]) -> list[Finding]:
+               names: ModelNames | None, need: dict[str, Sequence[int]]) -> list[Finding]:
     findings: list[Finding] = []
     for rule, plan in _phase_rules(pack, phase):
         if plan is not None:
@@ -81,18 +81,33 @@ def _has_expr_rules(pack: Pack) -> bool:
     return any(plan is not None for phase in ("main", "late") for _rule, plan in _phase_rules(pack, phase))
 
 
+class _Screened(NamedTuple):
+    """A rule's screen over a batch: per lane the assertions to evaluate (`vector.screen`), the
+    first lane of every model, and the models with any such lane."""
+
+    need: Any  # numpy array, one int per lane
+    starts: list[int]
+    models: frozenset[int]
+
+    def of(self, i: int) -> Sequence[int]:
+        """Model i's lanes (a list only where needed: few survive the screen)."""
+        return self.need[self.starts[i]:self.starts[i + 1]].tolist() if i in self.models else ()
+
+
 def _screen(models: Sequence[WorkbookModel], names: Sequence[ModelNames | None], pack: Pack
-            ) -> dict[str, list[list[int]]]:
-    """Rule id -> per model, per lane (context, row, column in `_run_expr`'s order) which of its
-    assertions the interpreter must evaluate (`vector.screen`). A rule the screen does not model
-    is absent: it runs everywhere."""
+            ) -> dict[str, _Screened]:
+    """Rule id -> which of its assertions the interpreter must evaluate, per model and lane
+    (context, row, column in `_run_expr`'s order). A rule the screen does not model is absent:
+    it runs everywhere."""
+    import numpy as np
+
     from . import vector  # deferred: numpy
 
     vrules = pack.cache.get("engine.vector")
     if vrules is None:
         vrules = {rule.id: vector.vector_rule(rule) for rule in pack.enabled_rules() if rule.kind == "expr"}
         pack.cache["engine.vector"] = vrules
-    out: dict[str, list[list[int]]] = {}
+    out: dict[str, _Screened] = {}
     shared: dict[tuple[Any, ...], tuple[vector.Lanes, list[int]]] = {}  # rules over the same lanes share them
     for phase in ("main", "late"):
         for rule, plan in _phase_rules(pack, phase):
@@ -102,41 +117,39 @@ def _screen(models: Sequence[WorkbookModel], names: Sequence[ModelNames | None],
             key = (rule.scope, rule.per, plan.columns)
             if key not in shared:
                 shared[key] = _screen_lanes(rule, plan.columns, models, names)
-            lanes, counts = shared[key]
+            lanes, starts = shared[key]
             target = pack.rules.get(rule.display_rule)
             display = plan.display and target is not None and target.enabled
             try:
-                need = vector.screen(rule, vr, lanes, display).tolist()
+                need = vector.screen(rule, vr, lanes, display)
             except (CannotCheck, MemoryError):  # a time limit ran out: as anywhere else
                 raise
             except Exception:  # whatever else the screen trips on, the interpreter decides
                 continue
-            per_model: list[list[int]] = []
-            pos = 0
-            for k in counts:
-                per_model.append(need[pos:pos + k])
-                pos += k
-            out[rule.id] = per_model
+            lanes_left = np.flatnonzero(need)
+            owners = np.searchsorted(np.array(starts), lanes_left, side="right") - 1
+            out[rule.id] = _Screened(need, starts, frozenset(owners.tolist()))
     return out
 
 
 def _screen_lanes(rule: Rule, columns: tuple[str | None, ...], models: Sequence[WorkbookModel],
                   names: Sequence[ModelNames | None]) -> tuple[Any, list[int]]:
-    """The lanes of a rule over the chunk (in `_run_expr`'s order) and how many each model has."""
+    """The lanes of a rule over the chunk (in `_run_expr`'s order) and where each model's begin
+    (one more entry: the end)."""
     from . import vector
 
     lane_ns: list[dict[str, Any]] = []
     cols: list[str | None] = []
-    counts: list[int] = []
+    starts: list[int] = []
     for model, nm in zip(models, names, strict=True):
         assert nm is not None
-        start = len(cols)
+        starts.append(len(cols))
         for ns, _row in _lanes(rule, nm, model):
             for column in columns:
                 lane_ns.append(ns)
                 cols.append(column)
-        counts.append(len(cols) - start)
-    return vector.Lanes(lane_ns, cols), counts
+    starts.append(len(cols))
+    return vector.Lanes(lane_ns, cols), starts
 
 
 class _ExprPlan(NamedTuple):
@@ -202,7 +215,7 @@ def _lanes(rule: Rule, names: ModelNames, model: WorkbookModel) -> Iterator[tupl
 
 
 def _run_expr(rule: Rule, pack: Pack, model: WorkbookModel, names: ModelNames,
-              plan: _ExprPlan | None = None, need: list[int] | None = None) -> Iterator[Finding]:
+              plan: _ExprPlan | None = None, need: Sequence[int] | None = None) -> Iterator[Finding]:
     """`need`: per lane (context, row, column) which assertions to evaluate, from the screen (bit j
     for assertion j, -1 for all); None: every lane and assertion."""
     if need is not None and not any(need):
