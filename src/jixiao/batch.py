@@ -52,7 +52,7 @@ RESULT_JSON_SUFFIX = ".结果.json"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MEMORY_MB = 2048
 ANNOTATE_MODES = ("auto", "always", "never")
-CHUNK = 256  # files per worker message at most (see WorkerPool.run)
+CHUNK = 128  # files per worker message at most (see WorkerPool.run)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,7 +365,7 @@ def _tune_gc() -> None:
     import gc
 
     gc.freeze()
-    gc.set_threshold(50_000, 20, 1_000)
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _limit_memory(memory_mb: int | None) -> None:
