@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import python_calamine as pc
 
-    from jixiao.batch import _pack
+    from jixiao.batch import _pack, _tune_gc
     from jixiao.check import check_models
     from jixiao.check import schemas as sc
     from jixiao.errors import CannotCheck
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = [str(p) for p in _workbooks(a.n, a.dir)]
     pack = _pack(None)
+    _tune_gc()  # as the batch workers do
     t: dict[str, float] = defaultdict(float)
 
     def clock(name: str, t0: float) -> float:
