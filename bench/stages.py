@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("n", type=int, nargs="?", default=500)
-    ap.add_argument("--chunk", type=int, default=64)
+    ap.add_argument("--chunk", type=int, default=128)
+    ap.add_argument("--corpus", choices=("clones", "distinct"), default="clones", help="see run_bench._workbooks")
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "jixiao-bench")
     a = ap.parse_args(argv)
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from jixiao.score import score_file_model
     from run_bench import _workbooks
 
-    paths = [str(p) for p in _workbooks(a.n, a.dir)]
+    paths = [str(p) for p in _workbooks(a.n, a.dir, a.corpus)]
     pack = _pack(None)
     _tune_gc()  # as the batch workers do
     t: dict[str, float] = defaultdict(float)

@@ -72,15 +72,21 @@ def _find_header(rows: Sequence[Sequence[Any]], required: tuple[str, ...]) -> tu
 def _may_hold_header(rows: Sequence[Sequence[Any]]) -> bool:
     """False when no header row can hold a table of ours (see _HEADER_MARK)."""
     for row in rows[:_SCAN_ROWS]:
-        for v in row:
+        for v in filter(None, row):  # skips the many empty cells ("") at C speed
             if isinstance(v, str) and _HEADER_MARK in v:
                 return True
     return False
 
 
+def _sheet_may_hold_header(sheet: Sheet) -> bool:
+    """`_may_hold_header` of the sheet's rows, through its cached head text: the pipeline asks
+    for every sheet in read_explanations and again in without_report_sheets."""
+    return _HEADER_MARK in sheet.head_text(_SCAN_ROWS)
+
+
 def report_sheet_kind(sheet: Sheet) -> str | None:
     """RESULT_SHEET / REVIEW_SHEET when `sheet` is one this tool added, else None."""
-    if not _may_hold_header(sheet.rows):  # most sheets: one cheap pass instead of two foldings
+    if not _sheet_may_hold_header(sheet):  # most sheets: one cheap test instead of two foldings
         return None
     if find_result_header(sheet.rows) is not None:
         return RESULT_SHEET
@@ -133,7 +139,7 @@ def read_explanations(grid: Grid) -> dict[tuple[str, str, str], str]:
     """Filled 审核说明 cells of every 审核结果 table in the grid, keyed (rule, sheet, cell)."""
     out: dict[tuple[str, str, str], str] = {}
     for sheet in grid.sheets:
-        found = find_result_header(sheet.rows)
+        found = find_result_header(sheet.rows) if _sheet_may_hold_header(sheet) else None
         if found is None:
             continue
         hr, cols = found

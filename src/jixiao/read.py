@@ -19,6 +19,7 @@ no ``except`` can catch that. So before calamine sees a file, a cheap pre-scan r
 The pre-scan is cheap for ordinary files: members are inflated once, straight from the
 bytes; a part whose compressed bytes passed in an earlier workbook (one template, many
 units) is not scanned again; usual sheet XML takes a two-regex test instead of a tag walk.
+Likewise a sheet whose merged ranges were met before reuses their clipped list and cell map.
 
 Rust panics become exceptions (pyo3) and their English output on stderr is held back.
 Every failure is a `CannotCheck` subclass with a Chinese message; text taken from the file
@@ -42,6 +43,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -88,22 +90,12 @@ class Sheet:
     formula_blanks: set[tuple[int, int]] = field(default_factory=set)  # formulas with no cached value
     _origin: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict, repr=False)
     _width: int = field(default=0, repr=False)
+    _head: tuple[int, str] | None = field(default=None, init=False, repr=False, compare=False)  # see head_text
 
     def __post_init__(self) -> None:
         self._width = max(map(len, self.rows), default=0)  # asked for often while locating
-        origin = self._origin
-        for r0, c0, r1, c1 in self.merges:
-            # Every cell of the range but its top-left, which keeps whatever an earlier
-            # overlapping range gave it. Split by row so the loop needs no per-cell test:
-            # forms have ~100 small merges each, and this map is built for every sheet.
-            top = (r0, c0)
-            for c in range(c0 + 1, c1 + 1):
-                origin[r0, c] = top
-            if r1 > r0:
-                cols = range(c0, c1 + 1)
-                for r in range(r0 + 1, r1 + 1):
-                    for c in cols:
-                        origin[r, c] = top
+        if self.merges and not self._origin:  # _read_sheet may hand over a shared map (never mutated)
+            self._origin = _origin_map(self.merges)
 
     @property
     def height(self) -> int:
@@ -121,6 +113,11 @@ class Sheet:
         """True for a cell hidden under a merged range (not its top-left)."""
         return (r, c) in self._origin
 
+    def covered_mask(self, rows: list[int], cols: list[int]) -> list[bool]:
+        """`is_covered` of many cells, (rows[i], cols[i]), in one C-level pass: no Python call
+        per cell (for callers that index every text cell of a sheet)."""
+        return list(map(self._origin.__contains__, zip(rows, cols)))
+
     def raw(self, r: int, c: int) -> Any:
         if 0 <= r < len(self.rows):
             row = self.rows[r]
@@ -131,6 +128,33 @@ class Sheet:
     def merged_value(self, r: int, c: int) -> Any:
         """The value shown at (r, c): the top-left value of its merged range."""
         return self.raw(*self.origin(r, c))
+
+    def head_text(self, n: int) -> str:
+        """The text cells of the first `n` rows, row-major, joined by line breaks: one string
+        to search instead of a loop over cells. Computed once (a Sheet is not changed after
+        reading); empty cells and non-text values are left out."""
+        head = self._head
+        if head is None or head[0] != n:
+            cells = filter(None, chain.from_iterable(self.rows[:n]))  # drops "" and 0 at C speed
+            head = self._head = (n, "\n".join([v for v in cells if isinstance(v, str)]))
+        return head[1]
+
+
+def _origin_map(merges: list[tuple[int, int, int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+    """Covered cell -> top-left of its merged range: every cell of a range but its top-left,
+    which keeps whatever an earlier overlapping range gave it. Split by row so the loop needs
+    no per-cell test."""
+    origin: dict[tuple[int, int], tuple[int, int]] = {}
+    for r0, c0, r1, c1 in merges:
+        top = (r0, c0)
+        for c in range(c0 + 1, c1 + 1):
+            origin[r0, c] = top
+        if r1 > r0:
+            cols = range(c0, c1 + 1)
+            for r in range(r0 + 1, r1 + 1):
+                for c in cols:
+                    origin[r, c] = top
+    return origin
 
 
 @dataclass(slots=True)
@@ -982,24 +1006,53 @@ def _read_sheet(wb: pc.CalamineWorkbook, name: str, formula_blanks: set[tuple[in
     if height > MAX_ROWS or width > MAX_COLS or height * width > MAX_CELLS:
         raise TooLarge(_too_big_sheet(f"sheet:{name}", height, width))
     rows = sheet.to_python(skip_empty_area=False)
-    # Merges are clipped to the grid: past the last value they change nothing, and Sheet keeps
-    # one entry per covered cell, so "A1:XFD1048576" would otherwise cost 17 billion of them.
     ranges = sheet.merged_cell_ranges or [((r0, c0), (r1, c1)) for r0, c0, r1, c1 in extra_merges or []]
+    if not ranges:
+        return Sheet(name=name, rows=rows, merges=[], formula_blanks=formula_blanks)
+    key = tuple(ranges)
+    known = _MERGES.get(key)
+    # A remembered result holds while no range reaches past this grid (no clipping needed)
+    if known is not None and known[2] < height and known[3] < width:
+        return Sheet(name=name, rows=rows, merges=list(known[0]), formula_blanks=formula_blanks, _origin=known[1])
+    merges, clipped = _clip_merges(name, ranges, height - 1, width - 1)
+    out = Sheet(name=name, rows=rows, merges=merges, formula_blanks=formula_blanks)
+    if not clipped:  # then the result depends on the ranges alone, for any grid reaching past them
+        last_row = max(stop[0] for _, stop in ranges)
+        last_col = max(stop[1] for _, stop in ranges)
+        _MERGES.add(key, len(key) + len(out._origin), (tuple(merges), out._origin, last_row, last_col))
+    return out
+
+
+# Merged ranges of sheets seen in earlier workbooks -> (clipped merges, origin map, last row,
+# last column). Forms from one template repeat their merges exactly, and both the clipping
+# loop and the cell-by-cell origin map cost more than the rest of the sheet's reading. The
+# origin map is shared between those sheets: Sheet never changes it. Sized in ranges plus map
+# entries (a form has ~40 + ~100 per sheet; at most 1,024 per kept sheet).
+_MERGES = _Remembered(64 * 1024)
+
+
+def _clip_merges(name: str, ranges: list[Any], bottom: int, right: int) -> tuple[list[tuple[int, int, int, int]], bool]:
+    """The ranges as (r0, c0, r1, c1), clipped to the grid, and whether any needed clipping.
+
+    Clipped because past the last value they change nothing, and Sheet keeps one entry per
+    covered cell, so "A1:XFD1048576" would otherwise cost 17 billion of them."""
     merges = []
     covered = 0
-    bottom, right = height - 1, width - 1
+    clipped = False
     for (r0, c0), (r1, c1) in ranges:
         if r1 > bottom:
             r1 = bottom
+            clipped = True
         if c1 > right:
             c1 = right
+            clipped = True
         if 0 <= r0 <= r1 and 0 <= c0 <= c1 and (r0 != r1 or c0 != c1):
             covered += (r1 - r0 + 1) * (c1 - c0 + 1)
             if covered > MAX_MERGED_CELLS:
                 raise TooLarge(f"工作表「{printable(name, 60)}」的合并单元格范围异常庞大（超过 {MAX_MERGED_CELLS:,} 个单元格），"
                                "文件已损坏或被恶意构造，已拒绝读取")
             merges.append((r0, c0, r1, c1))
-    return Sheet(name=name, rows=rows, merges=merges, formula_blanks=formula_blanks)
+    return merges, clipped
 
 
 _ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
