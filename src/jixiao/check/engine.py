@@ -13,7 +13,7 @@ and reports exactly what it would have reported evaluating everything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import CannotCheck
@@ -41,12 +41,16 @@ def check_models(models: Sequence[WorkbookModel], pack: Pack | None = None) -> l
     by_schema = schemas.validate(list(enumerate(models)), pack)
     names = [ModelNames(m) for m in models] if _has_expr_rules(pack) else [None] * len(models)
     screened = _screen(models, names, pack) if len(models) >= SCREEN_MIN_MODELS else {}
+    # per model only the screened rules with lanes left: a screened rule absent there has nothing to do
+    needs: list[dict[str, Sequence[int]]] = [{} for _ in models]
+    for rule_id, lanes in screened.items():
+        for i in lanes.models:
+            needs[i][rule_id] = lanes.of(i)
     out: list[list[Finding]] = []
     for i, model in enumerate(models):
-        need = {rule_id: lanes.of(i) for rule_id, lanes in screened.items()}
-        findings = _run_rules(model, pack, "main", None, names[i], need)
+        findings = _run_rules(model, pack, "main", None, names[i], needs[i], screened)
         findings.extend(by_schema.get(i, []))
-        findings.extend(_run_rules(model, pack, "late", findings, names[i], need))
+        findings.extend(_run_rules(model, pack, "late", findings, names[i], needs[i], screened))
         findings.sort(key=sort_key)
         out.append(findings)
     return out
@@ -59,15 +63,20 @@ def run_rules(model: WorkbookModel, pack: Pack, *, phase: str = "main",
 
 
 def _run_rules(model: WorkbookModel, pack: Pack, phase: str, earlier: list[Finding] | None,
-               names: ModelNames | None, need: dict[str, Sequence[int]]) -> list[Finding]:
+               names: ModelNames | None, need: Mapping[str, Sequence[int]],
+               screened: Container[str] = ()) -> list[Finding]:
+    """`need`: the lanes left by the screen per rule; a rule in `screened` but not in `need` has none."""
     findings: list[Finding] = []
     for rule, plan in _phase_rules(pack, phase):
         if plan is not None:
+            lanes = need.get(rule.id)
+            if lanes is None and rule.id in screened:
+                continue
             if names is None:
                 names = ModelNames(model)
-            findings.extend(_run_expr(rule, pack, model, names, plan, need.get(rule.id)))
+            findings.extend(_run_expr(rule, pack, model, names, plan, lanes))
         else:
-            ctx = RuleContext(model, rule, pack, [*(earlier or ()), *findings])
+            ctx = RuleContext(model, rule, pack, [*earlier, *findings] if earlier else findings.copy())
             findings.extend(REGISTRY[str(rule.python)].fn(ctx))
     return findings
 
@@ -327,26 +336,25 @@ _OP_TEXT = {"=": "", "!=": "≠ ", "<=": "≤ ", "<": "< ", ">=": "≥ ", ">": "
 def _expr_finding(rule: Rule, model: WorkbookModel, cmp: Comparison | None, leaves: list[Value], env: Env,
                   annex: str, project: str | None, message: str | None, origin: Rule | None = None) -> Finding:
     origin = origin or rule
-    left = cmp.left_leaves if cmp else []
-    fix = next((v for v in left if v.number is not None), left[0] if left else None)
-    if fix is None:
-        fix = next((v for v in leaves if v.cell), None)
+    fix = _fix_leaf(cmp, leaves)
     sheet = fix.sheet if fix is not None else ""
     cell = fix.cell if fix is not None else ""
     percent = origin.unit == "%" or rule.unit == "%" or (fix is not None and fix.unit == "%")
     dec = _decimals(leaves, percent, origin)
     expected = actual = diff = interval = None
     # the compared values as shown, each formatted once
-    left_text = fmt_number(cmp.left.mid, dec, percent) if cmp is not None and cmp.left is not None else None
-    right_text = fmt_number(cmp.right.mid, dec, percent) if cmp is not None and cmp.right is not None else None
-    if cmp is not None and cmp.left is not None and cmp.right is not None:
+    left_num = cmp.left if cmp is not None else None
+    right_num = cmp.right if cmp is not None else None
+    left_text = fmt_number(left_num.mid, dec, percent) if left_num is not None else None
+    right_text = fmt_number(right_num.mid, dec, percent) if right_num is not None else None
+    if cmp is not None and left_num is not None and right_num is not None:
         single = _single_leaf(cmp)
         actual = single.text if single is not None else left_text
         expected = _OP_TEXT.get(cmp.op, "") + str(right_text)
-        diff = fmt_signed(cmp.left.mid - cmp.right.mid, dec, percent)
+        diff = fmt_signed(left_num.mid - right_num.mid, dec, percent)
         idec = dec + 2
-        interval = (f"填报 {format_interval(cmp.left, percent, idec)}；"
-                    f"计算 {format_interval(cmp.right.widen(env.tolerance), percent, idec)}")
+        interval = (f"填报 {format_interval(left_num, percent, idec)}；"
+                    f"计算 {format_interval(right_num.widen(env.tolerance), percent, idec)}")
     if annex == CROSS:
         annex, project = _annex_of(model, sheet)
     fields: dict[str, Any] = {"column": env.column or "", "indicator": env.label, "origin": origin.id,
@@ -355,19 +363,40 @@ def _expr_finding(rule: Rule, model: WorkbookModel, cmp: Comparison | None, leav
         fields["left"] = left_text
     if right_text is not None:
         fields["right"] = right_text
-    fields.update(_let_values(origin, env, dec, percent))
-    fields["expected_all"] = " 或 ".join(
+    if origin.lets:
+        fields.update(_let_values(origin, env, dec, percent))
+    fields["expected_all"] = " 或 ".join([
         _OP_TEXT.get(c.op, "") + (right_text if c is cmp else fmt_number(c.right.mid, dec, percent))
-        for c in env.compares if c.result == FALSE and c.right is not None) or (expected or "")
+        for c in env.compares if c.result == FALSE and c.right is not None]) or (expected or "")
     cells = [v.cell if v.sheet == sheet else f"{v.sheet}!{v.cell}" for v in leaves if v.cell]
     return make_finding(rule, annex=annex, sheet=sheet, cell=cell, fields=fields, cells=cells, project=project,
                         expected=expected, actual=actual, diff=diff, interval=interval, message=message)
 
 
+def _fix_leaf(cmp: Comparison | None, leaves: list[Value]) -> Value | None:
+    """The cell a finding points at: the first left-hand leaf with a number (else the first
+    left-hand leaf), else the first leaf with a cell."""
+    if cmp is not None and cmp.left_leaves:
+        for v in cmp.left_leaves:
+            if v.number is not None:
+                return v
+        return cmp.left_leaves[0]
+    for v in leaves:
+        if v.cell:
+            return v
+    return None
+
+
 def _decimals(leaves: list[Value], percent: bool, rule: Rule) -> int:
     if percent:
         return max(2, rule.display_decimals - 2)
-    return min(4, max([2, *[(v.decimals or 0) for v in leaves if v.number is not None and v.unit != "%"]]))
+    dec = 2
+    for v in leaves:
+        if v.number is not None and v.unit != "%":
+            d = v.decimals or 0
+            if d > dec:
+                dec = d
+    return min(4, dec)
 
 
 def _let_values(rule: Rule, env: Env, dec: int, percent: bool) -> dict[str, str]:

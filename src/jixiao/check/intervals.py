@@ -150,7 +150,11 @@ def tri_or(xs: list[int]) -> int:
     return FALSE if all(x == FALSE for x in xs) else UNKNOWN
 
 
+_SPECS = tuple(f".{d}f" for d in range(16))  # format specs by decimals, built once
+
+
 def format_interval(n: Num, percent: bool = False, decimals: int = 4) -> str:
+    spec = _SPECS[decimals] if type(decimals) is int and 0 <= decimals < 16 else f".{decimals}f"
     if percent:
-        return f"[{n.lo * 100:.{decimals}f}%, {n.hi * 100:.{decimals}f}%]"
-    return f"[{n.lo:.{decimals}f}, {n.hi:.{decimals}f}]"
+        return f"[{format(n.lo * 100, spec)}%, {format(n.hi * 100, spec)}%]"
+    return f"[{format(n.lo, spec)}, {format(n.hi, spec)}]"

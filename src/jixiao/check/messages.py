@@ -18,18 +18,18 @@ _FIELD_RE = re.compile(r"\{([^{}\s]+)\}")
 _LINEBREAK_RE = re.compile(r"\s*\n\s*")  # labels wrapped in their cell ("可持续\n影响指标")
 
 
-_TEMPLATES: dict[str, list[tuple[str, str | None]]] = {}
+# template -> its placeholders with the text before each, and the text after the last one
+_TEMPLATES: dict[str, tuple[list[tuple[str, str]], str]] = {}
 
 
-def _parts(template: str) -> list[tuple[str, str | None]]:
+def _parts(template: str) -> tuple[list[tuple[str, str]], str]:
     parts = _TEMPLATES.get(template)
     if parts is None:
-        parts, pos = [], 0
+        pairs, pos = [], 0
         for m in _FIELD_RE.finditer(template):
-            parts.append((template[pos:m.start()], m.group(1)))
+            pairs.append((template[pos:m.start()], m.group(1)))
             pos = m.end()
-        parts.append((template[pos:], None))
-        _TEMPLATES[template] = parts
+        parts = _TEMPLATES[template] = (pairs, template[pos:])
     return parts
 
 
@@ -40,14 +40,15 @@ def render(template: str, fields: Mapping[str, Any]) -> str:
 _OWN = frozenset({"expected", "actual", "diff", "interval", "cell", "sheet", "annex", "project", "title"})
 
 
-def _render(parts: list[tuple[str, str | None]], fields: Mapping[str, Any] | None, finding: Finding | None,
+def _render(parts: tuple[list[tuple[str, str]], str], fields: Mapping[str, Any] | None, finding: Finding | None,
             params: Mapping[str, Any] | None) -> str:
     """Fill the placeholders from `fields`, else the finding's own values (`_OWN`), else `params`."""
+    pairs, tail = parts
+    if not pairs:
+        return tail
     out: list[str] = []
-    for text, name in parts:
+    for text, name in pairs:
         out.append(text)
-        if name is None:
-            continue
         if fields is not None and name in fields:
             v = fields[name]
         elif finding is not None and name in _OWN:
@@ -58,16 +59,27 @@ def _render(parts: list[tuple[str, str | None]], fields: Mapping[str, Any] | Non
             out.append("{" + name + "}")  # left visible so that a typo in a pack's template is noticed
             continue
         if v is not None:
-            t = str(v)
+            t = v if type(v) is str else str(v)
             out.append(_LINEBREAK_RE.sub("", t) if "\n" in t else t)
+    out.append(tail)
     return "".join(out)
+
+
+_SPECS = tuple(f".{d}f" for d in range(16))  # format specs by decimals, built once
+
+
+def _fixed(x: float, decimals: int) -> str:
+    """f"{x:.{decimals}f}", with the format spec taken from a table."""
+    if type(decimals) is int and 0 <= decimals < 16:
+        return format(x, _SPECS[decimals])
+    return f"{x:.{decimals}f}"
 
 
 def fmt_number(x: float, decimals: int = 2, percent: bool = False) -> str:
     """91.1765% style for ratios; money and counts without trailing zeros (10.29, 11, 0.5)."""
     if percent:
-        return f"{x * 100:.{decimals}f}%"
-    s = f"{x:.{decimals}f}"
+        return _fixed(x * 100, decimals) + "%"
+    s = _fixed(x, decimals)
     if "." in s:
         s = s.rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
@@ -89,10 +101,8 @@ def make_finding(rule: Rule, *, annex: str, sheet: str, cell: str, fields: Mappi
                  cells: Iterable[str] = (), project: str | None = None, expected: str | None = None,
                  actual: str | None = None, diff: str | None = None, interval: str | None = None,
                  message: str | None = None) -> Finding:
-    others: list[str] = []
-    for c in cells:
-        if c and c != cell and c not in others:
-            others.append(c)
+    # in order, once each, without the cell itself (a sum may name many cells: no `in` over a list)
+    others = [c for c in dict.fromkeys(cells) if c and c != cell] if cells else []
     # positional, in field order (rule, severity, annex, sheet, cell, message, title, cells, expected,
     # actual, diff, interval, project): most of the check stage's time goes into findings
     f = Finding(rule.id, rule.severity, annex, sheet, cell, "", rule.title, others, expected, actual, diff, interval,

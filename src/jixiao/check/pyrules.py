@@ -55,19 +55,15 @@ class RuleContext:
         sh = (v.sheet if v is not None and v.sheet else "") or sheet
         other: list[str] = []
         for c in cells:
-            a = c if isinstance(c, str) else _addr(c, sh)
-            if a:
-                other.append(a)
+            if isinstance(c, str):
+                if c:
+                    other.append(c)
+            elif c.cell:  # a cell on another sheet is named with its sheet
+                other.append(c.cell if c.sheet == sh else f"{c.sheet}!{c.cell}")
         return make_finding(self.rule, annex=annex, sheet=sh, cell=v.cell if v is not None else "",
                             cells=other, project=project, expected=expected,
                             actual=actual if actual is not None else (shown(v) if v is not None else None),
                             fields=fields, message=message)
-
-
-def _addr(v: Value, sheet: str) -> str:
-    if not v.cell:
-        return ""
-    return v.cell if v.sheet == sheet else f"{v.sheet}!{v.cell}"
 
 
 PyRuleFn = Callable[[RuleContext], Iterable[Finding]]
@@ -187,15 +183,15 @@ def parent_blank_children_filled(ctx: RuleContext) -> Iterator[Finding]:
         for parent in rows:
             if parent.key not in children:
                 continue  # no child rows, so no descendants
-            kids = _descendants(rows, parent.key, children)
-            if not kids:
-                continue
+            kids: list[LabeledRow] | None = None  # only for a total left blank (most are filled)
             for col in cols:
                 pv = parent.values.get(col)
                 if pv is None or not pv.cell:
                     continue
                 if not (_empty(pv) or (zero_blank and pv.number == 0)):
                     continue
+                if kids is None:
+                    kids = _descendants(rows, parent.key, children)
                 filled = [k.values[col] for k in kids if col in k.values and _nonzero(k.values[col])]
                 direct = [k for k in kids if k.parent == parent.key and col in k.values and _nonzero(k.values[col])]
                 if not filled:
@@ -244,11 +240,11 @@ def target_not_quantified(ctx: RuleContext) -> Iterator[Finding]:
     for label, _a, table, project in _tables(ctx):
         for r in table.rows:
             t = r.target
-            if _empty(t):
-                continue
-            if t.op is not None and t.number is None:
+            if t.number is not None or _empty(t):
+                continue  # a number is quantified
+            if t.op is not None:
                 detail = "有比较符但没有数值"
-            elif t.number is None and not _DIGIT_RE.search(t.text) and _level2_in(r, quantitative):
+            elif not _DIGIT_RE.search(t.text) and _level2_in(r, quantitative):
                 detail = f"{r.level2.text.strip()}应为可衡量的数值，而不是文字"
             else:
                 continue
@@ -264,7 +260,7 @@ def actual_copies_target(ctx: RuleContext) -> Iterator[Finding]:
     for label, _a, table, project in _tables(ctx):
         for r in table.rows:
             t, act = r.target, r.actual
-            if _empty(act) or (act.op is None and need_op):
+            if (act.op is None and need_op) or _empty(act):
                 continue
             same = not _empty(t) and _norm(act.text) == _norm(t.text)
             if same and (act.op is not None or not need_op):
@@ -292,7 +288,7 @@ def empty_indicator_with_points(ctx: RuleContext) -> Iterator[Finding]:
     """三级指标为“无”或空白，却设了分值或给了得分。"""
     for label, _a, table, project in _tables(ctx):
         for r in table.rows:
-            if not _empty(r.level3):
+            if not (r.level3.blank or r.level3.na):  # `_empty`, once per row
                 continue
             w = r.weight.number or 0
             s = r.score.number or 0
@@ -352,7 +348,7 @@ def year_after_evaluation(ctx: RuleContext) -> Iterator[Finding]:
         if not year:
             continue
         for r in table.rows:
-            if level2 and not _level2_in(r, level2):
+            if level2 and label_key(r.level2.text) not in level2:  # `_level2_in`, once per row
                 continue
             for which, v in (("年度指标值", r.target), ("实际完成值", r.actual)):
                 late = [y for y in _years(v.text or "") if y > year]
@@ -369,8 +365,9 @@ def inflated_scores(ctx: RuleContext) -> Iterator[Finding]:
         total = table.total_score
         if total.number is None:
             continue
+        # the issues matter only to a high total
         issues = [f for f in ctx.findings if f.sheet == a.sheet and f.severity is not Severity.INFO
-                  and (f.project or None) == (project if label == ANNEX3 else None)]
+                  and (f.project or None) == (project if label == ANNEX3 else None)] if total.number >= high else []
         scored = [r for r in table.rows if r.weight.number]
         funds = a.funds if isinstance(a, Annex2) else a.fund("年度资金总额")
         all_full = bool(scored) and all(r.score.number is not None and r.score.number >= (r.weight.number or 0)

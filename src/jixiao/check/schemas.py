@@ -177,11 +177,11 @@ def _build_frames(models: Sequence[tuple[Any, WorkbookModel]]) -> Frames:
                         scores.append(fr.get("自评得分"))
             if splits:  # income then expense split, a later name overriding an earlier one
                 amounts(None, wid, annex, project, {**splits[0], **splits[1]}.items())
-            for ir in table.rows:
-                rows.append(ir)
-                where.append(here)
-                weights.append(ir.weight)
-                scores.append(ir.score)
+            irows = table.rows
+            rows += irows
+            where += [here] * len(irows)
+            weights += [ir.weight for ir in irows]
+            scores += [ir.score for ir in irows]
         spans.setdefault(wid, []).append((s0, len(rows), a0, len(vals)))
 
     indicator = [type(r) is IndicatorRow for r in rows]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress
 from typing import Any
 
 import numpy as np
@@ -454,6 +455,11 @@ class _Terms:
 
 def _terms(args: list[VObj], ve: VEnv) -> _Terms:
     """Every lane's filled terms (a BLANK term adds nothing), read like `_cells` in one pass."""
+    if len(args) == 1 and set(map(type, args[0].objs)) == {list}:
+        lists = args[0].objs
+        items = list(chain.from_iterable(lists))
+        if set(map(type, items)) == {Value}:
+            return _cell_terms(items, list(map(len, lists)), ve.n)
     nums: list[float] = []
     decs: list[int] = []
     cells: list[Any] = []
@@ -495,6 +501,25 @@ def _terms(args: list[VObj], ve: VEnv) -> _Terms:
         blank[k] = True  # read one by one in `_read`
     return _Terms(_Cells(cells, mid, blank, np.array(decs, dtype=np.int64), others), np.array(lane, dtype=np.int64),
                   np.array(pos, dtype=np.int64), width)
+
+
+def _cell_terms(items: list[Value], lens: list[int], n: int) -> _Terms:
+    """`_terms` of one list of cells per lane (`sum(指标.分值)`), `lens[i]` of them in lane i:
+    read with comprehensions over all the lanes' cells at once."""
+    nums = [x.number for x in items]
+    lane = np.repeat(np.arange(n, dtype=np.int64), lens)
+    if None in nums:  # a cell without a number adds nothing
+        keep = [x is not None for x in nums]
+        items = list(compress(items, keep))
+        nums = list(compress(nums, keep))
+        lane = lane[np.array(keep, dtype=bool)]
+    decs = [x.decimals or 0 for x in items]
+    # a lane's k-th term: lanes come in order, so k counts from the lane's first term
+    pos = np.arange(len(items), dtype=np.int64) - np.searchsorted(lane, lane, side="left")
+    width = int(np.bincount(lane).max()) if items else 0
+    cells = _Cells(items, np.array(nums, dtype=float), np.zeros(len(items), dtype=bool), np.array(decs, dtype=np.int64),
+                   [])
+    return _Terms(cells, lane, pos, width)
 
 
 def _sum(ve: VEnv, args: list[Any], side: int) -> VNum:
