@@ -13,7 +13,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate, count
+from itertools import accumulate, count, repeat
 from operator import add
 from typing import Any, NamedTuple
 
@@ -147,19 +147,25 @@ class SheetLabels:
         rows: list[int] = []
         cols: list[int] = []
         raws: list[str] = []
+        row_start: list[int] = []  # entries of row r: [row_start[r], row_start[r + 1])
         for r, row in enumerate(sheet.rows):
+            row_start.append(len(rows))
             for c, v in enumerate(row):
                 # calamine gives "" for empty cells: the truthiness test skips them cheaply
                 if v and type(v) is str:
                     rows.append(r)
                     cols.append(c)
                     raws.append(v)
+        row_start.append(len(rows))
         keys = list(map(str_label_key, raws))
-        covered = list(map(sheet.is_covered, rows, cols))
+        # a hidden cell is one under a merged range: without merges there is none to ask about
+        covered = list(map(sheet.is_covered, rows, cols)) if sheet.merges else [False] * len(rows)
         if "" in keys or any(covered):  # rare: drop cells under a merge and labels folding to nothing
             kept = [i for i, k in enumerate(keys) if k and not covered[i]]
             rows, cols, keys = [rows[i] for i in kept], [cols[i] for i in kept], [keys[i] for i in kept]
+            row_start = list(map(bisect_left, repeat(rows), range(len(row_start))))
         self.rows, self.cols, self.keys = rows, cols, keys  # rows sorted: for bisect
+        self.row_start = row_start
         self.text = "\n" + "\n".join(keys) + "\n"
         # offset in `text` of the line break before each key (and a last one after them all)
         self.starts = list(map(add, accumulate(map(len, keys), initial=0), count()))
@@ -172,25 +178,32 @@ class SheetLabels:
         """The entry whose key holds `offset` of `text`."""
         return bisect_right(self.starts, offset) - 1
 
+    def _span(self, r: int) -> tuple[int, int]:
+        """The entries [i, j) of row `r` (none outside the sheet)."""
+        starts = self.row_start
+        if 0 <= r < len(starts) - 1:
+            return starts[r], starts[r + 1]
+        return 0, 0
+
     def row(self, r: int) -> list[tuple[int, str]]:
         """(col, key) of row `r`, left to right."""
-        i = bisect_left(self.rows, r)
-        j = bisect_right(self.rows, r, i)
+        i, j = self._span(r)
         return list(zip(self.cols[i:j], self.keys[i:j]))
 
     def row_keys(self, r: int, limit: int | None = None) -> list[str]:
         """The keys of row `r` (left of column `limit`), left to right."""
-        i = bisect_left(self.rows, r)
-        j = bisect_right(self.rows, r, i)
+        i, j = self._span(r)
         if limit is not None:
             j = bisect_left(self.cols, limit, i, j)  # a row's columns ascend
         return self.keys[i:j]
 
     def key(self, r: int, c: int) -> str:
         """The label at (r, c), or ""."""
-        i = bisect_left(self.rows, r)
-        j = bisect_right(self.rows, r, i)
+        starts = self.row_start
+        if not 0 <= r < len(starts) - 1:
+            return ""
         try:
+            i, j = starts[r], starts[r + 1]
             return self.keys[self.cols.index(c, i, j)]
         except ValueError:
             return ""
@@ -241,7 +254,7 @@ class Region:
         m = pattern.search(labels.text, labels.starts[lo], labels.starts[hi] + 1)
         if m is None:
             return None
-        i = labels.entry_at(m.start(), lo, hi)
+        i = bisect_left(labels.starts, m.start(), lo, hi)  # = labels.entry_at(...), inlined
         return labels.rows[i], labels.cols[i]
 
     def titles(self) -> Iterator[tuple[int, int, str]]:
@@ -254,7 +267,10 @@ class Region:
                 yield labels.rows[i], labels.cols[i], labels.keys[i]
 
     def ref(self, r: int, c: int) -> CellRef:
-        pos = self._origin(r, c)
+        return self._cell(self._origin(r, c))
+
+    def _cell(self, pos: tuple[int, int]) -> CellRef:
+        """The ref of the cell at `pos`, an origin (the top-left of its merge)."""
         r0, c0 = pos
         cells = self._cells
         row = cells[r0] if 0 <= r0 < len(cells) else ()
@@ -264,6 +280,21 @@ class Region:
     def row_refs(self, r: int, cols: dict[str, int]) -> dict[str, CellRef]:
         """{name: ref} of the columns `cols` of row `r` (one call per table row: a few hundred
         cells per workbook come through here)."""
+        if not self._blanks:
+            # Usual case, no bounds tests: read clips merges to the grid, so an origin is never
+            # negative; a cell past the end of its row raises and takes the checked path.
+            origin, cells, name = self._origin, self._cells, self._name
+            out: dict[str, CellRef] = {}
+            try:
+                for n, c in cols.items():
+                    r0, c0 = origin(r, c)
+                    out[n] = _new_ref(CellRef, (name, r0, c0, cells[r0][c0], False))
+                return out
+            except IndexError:
+                pass
+        return self._row_refs_checked(r, cols)
+
+    def _row_refs_checked(self, r: int, cols: dict[str, int]) -> dict[str, CellRef]:
         origin, cells, blanks, name = self._origin, self._cells, self._blanks, self._name
         out: dict[str, CellRef] = {}
         for n, c in cols.items():
@@ -274,23 +305,27 @@ class Region:
             out[n] = _new_ref(CellRef, (name, r0, c0, raw, pos in blanks if blanks else False))
         return out
 
-    def label(self, ref: CellRef) -> str:
-        """The label in a located cell, or ""."""
-        return self._labels.key(ref.r, ref.c)
-
     def right_of(self, r: int, c: int) -> CellRef:
         """The value cell right of a label: the first cell past the label's merged range."""
-        c2, here, width = c + 1, self._origin(r, c), self.sheet.width
-        while c2 < width and self._origin(r, c2) == here:
+        origin = self._origin
+        c2, here, width = c + 1, origin(r, c), self.sheet.width
+        while c2 < width:
+            pos = origin(r, c2)
+            if pos != here:
+                return self._cell(pos)
             c2 += 1
-        return self.ref(r, c2)
+        return self._cell(origin(r, c2))
 
     def below(self, r: int, c: int) -> CellRef:
         """The value cell under a header: the first row past the header's merged range."""
-        r2, here = r + 1, self._origin(r, c)
-        while r2 < self.bottom and self._origin(r2, c) == here:
+        origin = self._origin
+        r2, here, bottom = r + 1, origin(r, c), self.bottom
+        while r2 < bottom:
+            pos = origin(r2, c)
+            if pos != here:
+                return self._cell(pos)
             r2 += 1
-        return self.ref(r2, c)
+        return self._cell(origin(r2, c))
 
     def header_columns(self, r: int, spec: str) -> dict[str, int]:
         """{canonical name: column} of the header row `r`; `spec` names one of _HEADER_SPECS."""
@@ -379,11 +414,15 @@ def _signature_anchors(labels: SheetLabels) -> list[tuple[int, str]]:
     return out
 
 
+# Titles and year headers recur across a batch (small: a title cell may hold a long text).
+_parse_year = lru_cache(maxsize=64)(parse_year)
+
+
 def _title(region: Region) -> tuple[CellRef, int | None]:
     for r, c, k in region.titles():
         if _title_kind(k):
             ref = region.ref(r, c)
-            return ref, parse_year(str(ref.raw))
+            return ref, _parse_year(str(ref.raw))
     ref = region.ref(region.top, 0)
     return ref, None
 
@@ -395,7 +434,7 @@ def _year_columns(region: Region, r: int, year: int | None) -> dict[str, int]:
     for c, k in region.row_cells(r):
         if "决算" not in k and "预算" not in k:
             continue
-        found.append((c, parse_year(k), k))
+        found.append((c, _parse_year(k), k))
     if year is None:
         years = [y for _, y, _ in found if y]
         year = max(years) if years else None
@@ -426,13 +465,20 @@ def _footer(region: Region, after: int) -> dict[str, CellRef]:
         return {}
     r, c = pos
     ref = region.ref(r, c)
-    text = str(ref.raw or "")
-    out: dict[str, CellRef] = {}
-    for lab, pattern in _FOOTER_VALUES:
+    name, r0, c0 = ref.sheet, ref.r, ref.c
+    return {lab: _new_ref(CellRef, (name, r0, c0, val, False))
+            for lab, val in zip(FOOTER_LABELS, _footer_values(str(ref.raw or "")))}
+
+
+@lru_cache(maxsize=64)  # small: a footer may be a long text
+def _footer_values(text: str) -> tuple[str | None, ...]:
+    """The value of each footer label in `text`, or None (a workbook's sheets share theirs)."""
+    out: list[str | None] = []
+    for _, pattern in _FOOTER_VALUES:
         m = pattern.search(text)
         val = m.group(1).strip() if m else ""
-        out[lab] = CellRef(ref.sheet, ref.r, ref.c, val or None)
-    return out
+        out.append(val or None)
+    return tuple(out)
 
 
 def _locate_annex1(region: Region) -> LocatedAnnex:
@@ -461,8 +507,8 @@ def _locate_annex1(region: Region) -> LocatedAnnex:
         for name, c in region.header_columns(hr, "building").items():
             ann.fields[name] = region.below(hr, c)
         for c, k in region.row_cells(hr):
-            for name, syns in BUILDING_HEADERS.items():
-                if name not in ann.fields and k.startswith(syns):
+            for name in _building_prefixed(k):
+                if name not in ann.fields:
                     ann.fields[name] = region.below(hr, c)
         last = max(last, hr)
     saving = region.find(("厉行节约保障措施", "厉行节约"), start=True)
@@ -474,36 +520,43 @@ def _locate_annex1(region: Region) -> LocatedAnnex:
     return ann
 
 
+@lru_cache(maxsize=4096)
+def _building_prefixed(key: str) -> tuple[str, ...]:
+    """The 楼堂馆所 headers (in order) one of whose synonyms starts `key`."""
+    return tuple(name for name, syns in BUILDING_HEADERS.items() if key.startswith(syns))
+
+
 def _expense_rows(region: Region, hr: int, lc: int, cols: dict[str, int]) -> list[LocatedRow]:
     rows: list[LocatedRow] = []
     section: str | None = None
     extra = 0
+    origin, key, cell, row_refs = region._origin, region._labels.key, region._cell, region.row_refs
     for r in range(hr + 1, min(region.bottom, region.sheet.height)):
-        label = region.ref(r, lc)
-        k = region.label(label)
+        pos = origin(r, lc)
+        k = key(*pos)  # the label shown at (r, lc)
         if not k:
             continue
         if k.startswith(("楼堂馆所", "厉行节约", "说明", "填表人")):
             break
-        key, parent = _expense_key(k)
-        cells = region.row_refs(r, cols)
-        if key in ("项目支出", "公用经费", "三公经费", "政府采购金额", "部门基本支出预算调整"):
-            section = key
-        if key is None:
+        key_, parent = _EXPENSE_BY_SYNONYM.get(k, _NO_EXPENSE)
+        cells = row_refs(r, cols)
+        if key_ in _EXPENSE_SECTIONS:
+            section = key_
+        if key_ is None:
             if k in _ELLIPSIS:
                 if all(_empty(ref.raw) for ref in cells.values()):
                     continue
                 extra += 1
-                key = f"其他{extra}"
+                key_ = f"其他{extra}"
             else:
-                key = k
+                key_ = k
             parent = "项目支出" if section == "项目支出" else section
-        rows.append(LocatedRow(key, label, cells, parent, r))
+        rows.append(LocatedRow(key_, cell(pos), cells, parent, r))
     return rows
 
 
-def _expense_key(k: str) -> tuple[str | None, str | None]:
-    return _EXPENSE_BY_SYNONYM.get(k, (None, None))
+_NO_EXPENSE: tuple[None, None] = (None, None)
+_EXPENSE_SECTIONS = frozenset(("项目支出", "公用经费", "三公经费", "政府采购金额", "部门基本支出预算调整"))
 
 
 _EXPENSE_BY_SYNONYM: dict[str, tuple[str, str | None]] = {}
@@ -516,31 +569,46 @@ def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def _fund_block(region: Region, ann: LocatedAnnex, row_spec: dict[str, tuple[str, ...]]) -> int:
-    """Locate the 年初预算数… header and the fund rows under it; returns the last row used."""
+def _fund_block(region: Region, ann: LocatedAnnex, spec: str) -> int:
+    """Locate the 年初预算数… header and the fund rows under it; returns the last row used.
+    `spec` names the fund rows of the annex (one of _FUND_ROW_SPECS)."""
     hdr = region.find(FUND_HEADERS["年初预算数"])
     if not hdr:
         return region.top
     hr = hdr[0]
     cols = region.header_columns(hr, "fund")
-    total = region.find(row_spec["年度资金总额"], start=True, after=hr)
+    total = region.find(_FUND_ROW_SPECS[spec]["年度资金总额"], start=True, after=hr)
     if not total:
         return hr
     lc = total[1]
     funds: list[LocatedRow] = []
+    seen: set[str] = set()
     last = hr
     for r in range(total[0], min(total[0] + 8, region.bottom)):
         k = region.key(r, lc)
-        name = next((n for n, syns in row_spec.items() if k.startswith(syns)), None)
-        if name is None or any(f.key == name for f in funds):
+        name = _fund_row_name(k, spec)
+        if name is None or name in seen:
             if funds and k and name is None:
                 break
             continue
+        seen.add(name)
         funds.append(LocatedRow(name, region.ref(r, lc), region.row_refs(r, cols),
                                 None if name == "年度资金总额" else "年度资金总额", r))
         last = r
     ann.rows["funds"] = funds
     return last
+
+
+_FUND_ROW_SPECS = {
+    "annex2": {"年度资金总额": PROJECT_FUND_ROWS["年度资金总额"]},
+    "annex3": PROJECT_FUND_ROWS,
+}
+
+
+@lru_cache(maxsize=4096)
+def _fund_row_name(key: str, spec: str) -> str | None:
+    """The first fund row (in spec order) whose synonyms start `key` (labels recur in a batch)."""
+    return next((n for n, syns in _FUND_ROW_SPECS[spec].items() if key.startswith(syns)), None)
 
 
 def _splits(region: Region, ann: LocatedAnnex, after: int) -> int:
@@ -550,9 +618,8 @@ def _splits(region: Region, ann: LocatedAnnex, after: int) -> int:
         if not pos:
             continue
         hr, c = pos
-        for r in range(hr + 1, min(hr + 8, region.bottom)):
-            if any(k.startswith(_SPLIT_END) for k in region.row_keys(r)):
-                break
+        end = region.find(_SPLIT_END, start=True, after=hr)  # the first row holding one ends the list
+        for r in range(hr + 1, min(hr + 8, region.bottom, end[0] if end else hr + 8)):
             ref = region.ref(r, c)
             text = ref.raw if isinstance(ref.raw, str) else ""
             if not text.strip():
@@ -597,6 +664,8 @@ def _goal(region: Region, ann: LocatedAnnex) -> int:
 
 
 _TOTAL_LABELS = frozenset(("总分", "合计", "总计"))
+# A label that ends the indicator table: a total row, or the footer below it.
+_INDICATORS_END = re.compile("\n(?:总分|合计|总计)(?=\n)|\n填表人")
 
 
 def _indicators(region: Region, ann: LocatedAnnex) -> int:
@@ -611,27 +680,39 @@ def _indicators(region: Region, ann: LocatedAnnex) -> int:
     left = min([*label_cols, pos[1]])
     limit = cols.get("分值", left + 6)
     body = [n for n in ("三级指标", "年度指标值", "实际完成值", "分值", "自评得分", "二级指标") if n in cols]
-    ref = region.ref
-    for r in range(hr + 1, min(region.bottom, region.sheet.height)):
-        keys = region.row_keys(r, limit)
-        if keys:
-            if not _TOTAL_LABELS.isdisjoint(keys):
-                ann.total = {n: ref(r, cols[n]) for n in ("分值", "自评得分") if n in cols}
-                last = r
-                break
-            if any(k.startswith("填表人") for k in keys):
-                break
-        cells = region.row_refs(r, cols)
+    ref, row_refs, key = region.ref, region.row_refs, region._labels.key
+    end, total = _indicators_end(region, hr, limit)
+    for r in range(hr + 1, end):
+        cells = row_refs(r, cols)
         for n in body:
-            if not _empty(cells[n].raw):
+            v = cells[n].raw
+            if v is not None and (v.strip() if isinstance(v, str) else True):  # not _empty(v)
                 break
         else:
             continue  # nothing filled in the row: not an indicator
         label = cells.get("三级指标") or ref(r, left)  # = ref(r, key_col)
-        rows.append(LocatedRow(region.label(label), label, cells, None, r))
+        rows.append(LocatedRow(key(label.r, label.c), label, cells, None, r))
         last = r
+    if total:
+        ann.total = {n: ref(end, cols[n]) for n in ("分值", "自评得分") if n in cols}
+        last = end
     ann.rows["indicators"] = rows
     return last
+
+
+def _indicators_end(region: Region, hr: int, limit: int) -> tuple[int, bool]:
+    """The first row below the header `hr` with a total or footer label left of column
+    `limit` (or the region's end), and whether it is the total row: one regex pass over the
+    region's labels instead of a look at every row."""
+    labels, hi = region._labels, region._hi
+    lo = bisect_left(labels.rows, hr + 1, region._lo, hi)
+    if lo < hi:
+        for m in _INDICATORS_END.finditer(labels.text, labels.starts[lo], labels.starts[hi] + 1):
+            i = labels.entry_at(m.start(), lo, hi)
+            if labels.cols[i] < limit:
+                r = labels.rows[i]
+                return r, not _TOTAL_LABELS.isdisjoint(region.row_keys(r, limit))
+    return min(region.bottom, region.sheet.height), False
 
 
 def _locate_annex2(region: Region) -> LocatedAnnex:
@@ -640,7 +721,7 @@ def _locate_annex2(region: Region) -> LocatedAnnex:
     unit = region.find(("预算部门、单位名称", "预算部门单位名称", "单位名称", "预算部门"), start=True)
     if unit:
         ann.fields["预算部门、单位名称"] = region.right_of(*unit)
-    last = _fund_block(region, ann, {"年度资金总额": PROJECT_FUND_ROWS["年度资金总额"]})
+    last = _fund_block(region, ann, "annex2")
     last = max(last, _splits(region, ann, last))
     last = max(last, _goal(region, ann))
     last = max(last, _indicators(region, ann))
@@ -656,7 +737,7 @@ def _locate_annex3(region: Region) -> LocatedAnnex:
         pos = region.find(syns)
         if pos:
             ann.fields[name] = region.right_of(*pos)
-    last = _fund_block(region, ann, PROJECT_FUND_ROWS)
+    last = _fund_block(region, ann, "annex3")
     last = max(last, _goal(region, ann))
     last = max(last, _indicators(region, ann))
     ann.fields.update(_footer(region, last))
