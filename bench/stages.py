@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import python_calamine as pc
 
-    from jixiao.batch import _pack, _tune_gc
+    from jixiao.batch import _tune_gc, worker_pack
     from jixiao.check import check_models
     from jixiao.check import schemas as sc
     from jixiao.errors import CannotCheck
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from run_bench import _workbooks
 
     paths = [str(p) for p in _workbooks(a.n, a.dir, a.corpus)]
-    pack = _pack(None)
+    pack = worker_pack(None)
     _tune_gc()  # as the batch workers do
     t: dict[str, float] = defaultdict(float)
 

@@ -111,3 +111,16 @@ def test_blame_when_a_worker_dies() -> None:
     assert run(tasks("a1L b1L e2")) == ([], [("a", True), ("b", True), ("e", False)])
     # A file alone in its chunk (solo) is the culprit.
     assert run(tasks("a3L e4")) == (["a"], [("e", False)])
+
+
+def test_worker_preload_prepares_the_default_pack() -> None:
+    """The forkserver's preload leaves the default pack with its pandera schemas built, through
+    public names only (a renamed private helper would otherwise fail silently there)."""
+    import importlib
+
+    import jixiao.worker_preload as preload
+    from jixiao.batch import worker_pack
+
+    worker_pack(None).cache.pop("schemas", None)
+    importlib.reload(preload)
+    assert worker_pack(None).cache.get("schemas")

@@ -138,8 +138,8 @@ class Task:
 
 
 @functools.lru_cache(maxsize=8)
-def _pack(rules: str | tuple[str, ...] | None) -> Any:
-    """The rule pack for `--rules`, loaded once per worker."""
+def worker_pack(rules: str | tuple[str, ...] | None) -> Any:
+    """The rule pack for `--rules`, loaded once per worker (or once in the forkserver)."""
     from .check import load_pack
 
     return load_pack(rules)
@@ -150,7 +150,7 @@ def check_loaded(models: Sequence[WorkbookModel], explanations: Sequence[dict[tu
     """Stages check -> score for a chunk of models, with this worker's cached pack."""
     from .pipeline import judge
 
-    return judge(models, explanations, _pack(opts.rules), opts.profile)
+    return judge(models, explanations, worker_pack(opts.rules), opts.profile)
 
 
 def check_path(path: str, opts: Options) -> FileResult:
@@ -234,7 +234,7 @@ def result_json_text(result: FileResult, rel: str, opts: Options) -> str:
 
     from .report.json_report import report_json
 
-    doc = {"file": rel, **report_json([result], rules=_pack(opts.rules))}
+    doc = {"file": rel, **report_json([result], rules=worker_pack(opts.rules))}
     return json.dumps(doc, ensure_ascii=False, indent=1, default=str)
 
 

@@ -9,7 +9,7 @@ import contextlib
 # A failure here must not stop the forkserver: the worker then loads the pack itself and
 # reports the problem the usual way.
 with contextlib.suppress(Exception):
-    from .batch import _pack
-    from .check.schemas import _schemas
+    from .batch import worker_pack
+    from .check import prepare
 
-    _schemas(_pack(None))
+    prepare(worker_pack(None))

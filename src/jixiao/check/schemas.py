@@ -281,7 +281,7 @@ def _checks_for(rule: Rule) -> list[tuple[str, str, Callable[..., Any]]]:
     raise KeyError(name)
 
 
-def _schemas(pack: Pack) -> dict[str, Any]:
+def schemas_of(pack: Pack) -> dict[str, Any]:
     cached = pack.cache.get("schemas")
     if cached is not None:
         return cached
@@ -312,7 +312,7 @@ def _schemas(pack: Pack) -> dict[str, Any]:
 def validate(models: Sequence[tuple[Any, WorkbookModel]], pack: Pack) -> dict[Any, list[Finding]]:
     """Findings of the schema rules for every model, keyed by workbook id (an int or str); one
     pandera call per frame for the whole batch."""
-    schemas = _schemas(pack)
+    schemas = schemas_of(pack)
     out: dict[Any, list[Finding]] = {wid: [] for wid, _ in models}
     if not schemas:
         return out
