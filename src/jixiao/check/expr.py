@@ -599,15 +599,22 @@ def _compare(env: Env, sym: str, a: Node, b: Node) -> int:
     return res
 
 
+def comparison_tests(eq: Callable[[Any, Any], Any], le: Callable[[Any, Any], Any], lt: Callable[[Any, Any], Any],
+                     not_: Callable[[Any], Any]) -> dict[str, Callable[[Any, Any], Any]]:
+    """The six comparison operators from =, <= and < on intervals and a three-valued not: one
+    table for the interpreter (scalars) and the numpy screen (arrays), so they cannot drift."""
+    return {
+        "=": eq,
+        "!=": lambda x, y: not_(eq(x, y)),
+        "<=": le,
+        "<": lt,
+        ">=": lambda x, y: le(y, x),
+        ">": lambda x, y: lt(y, x),
+    }
+
+
 # reported (left) vs computed (right, widened by the rule's tolerance) -> FALSE/TRUE/UNKNOWN
-_TESTS: dict[str, Callable[[Num, Num], int]] = {
-    "=": eq,
-    "!=": lambda x, y: tri_not(eq(x, y)),
-    "<=": le,
-    "<": lt,
-    ">=": lambda x, y: le(y, x),
-    ">": lambda x, y: lt(y, x),
-}
+_TESTS: dict[str, Callable[[Num, Num], int]] = comparison_tests(eq, le, lt, tri_not)
 
 
 def _compare_text(env: Env, sym: str, x: Any, y: Any) -> int:

@@ -29,7 +29,6 @@ import numpy as np
 
 from ..model import Value
 from .expr import (
-    _TESTS,
     BLANK,
     FUNCTIONS,
     LEFT,
@@ -38,6 +37,7 @@ from .expr import (
     ExprError,
     _flatten,
     _is_filled,
+    comparison_tests,
     preprocess,
     step,
 )
@@ -340,15 +340,7 @@ def _lt(a: VNum, b: VNum) -> np.ndarray:
     return np.where(true, TRUE, np.where(false, FALSE, UNKNOWN)).astype(np.int8)
 
 
-_VTESTS: dict[str, Callable[[VNum, VNum], np.ndarray]] = {
-    "=": _eq,
-    "!=": lambda x, y: tri_not(_eq(x, y)),
-    "<=": _le,
-    "<": _lt,
-    ">=": lambda x, y: _le(y, x),
-    ">": lambda x, y: _lt(y, x),
-}
-assert set(_VTESTS) == set(_TESTS)
+_VTESTS: dict[str, Callable[[VNum, VNum], np.ndarray]] = comparison_tests(_eq, _le, _lt, tri_not)
 
 
 def _pick(xs: list[np.ndarray], smaller: bool) -> np.ndarray:
