@@ -44,7 +44,7 @@ def execution_score(rate: float, weight: float) -> float:
     return max(0.0, min(rate, 1.0)) * weight
 
 
-def quantitative_score(op: str, target: float, actual: float, weight: float, *, rate: bool = False
+def quantitative_score(op: str, target: float, actual: float, weight: float, rate: bool = False
                        ) -> tuple[float, bool]:
     """(score, met) for a quantitative row.
 
@@ -55,7 +55,8 @@ def quantitative_score(op: str, target: float, actual: float, weight: float, *, 
     """
     if op == "=" and rate:
         op = ">="  # a rate toward its target counts as a positive indicator (NAT-Q4)
-    tol = _EPS * max(1.0, abs(target))
+    size = abs(target)
+    tol = _EPS * (size if size > 1.0 else 1.0)  # max(1.0, |target|)
     if op in (">=", ">"):
         if actual >= target - tol:
             return weight, True
@@ -113,11 +114,15 @@ class Recomputed:
         return self.lo is not None and self.hi is not None and abs(self.hi - self.lo) <= _EPS
 
 
-@lru_cache(maxsize=4096)  # the same weights and scores recur in every workbook of a batch
-def _num(x: float) -> str:
-    if x == int(x):
-        return str(int(x))
+def _num_text(x: float) -> str:
+    """A number as shown in basis texts and messages: at most four decimals, no trailing zeros."""
+    i = int(x)
+    if x == i:
+        return str(i)
     return f"{x:.4f}".rstrip("0").rstrip(".")
+
+
+_num = lru_cache(maxsize=4096)(_num_text)  # the same weights and scores recur in every workbook of a batch
 
 
 def _pct(x: float) -> str:
@@ -131,7 +136,7 @@ def recompute_execution(funds: LabeledRow, rubric: Rubric) -> Recomputed:
     budget, spent, stated = funds.get("全年预算数").number, funds.get("全年执行数").number, funds.get("执行率").number
     if budget is not None and spent is not None and budget > 0:
         rate = spent / budget
-        basis = f"执行率 = {_num(spent)}/{_num(budget)} = {_pct(rate)}"
+        basis = f"执行率 = {_num_text(spent)}/{_num_text(budget)} = {_pct(rate)}"
     elif stated is not None:
         rate = stated
         basis = f"执行率取填报值 {_pct(rate)}（缺全年预算数或全年执行数）"
@@ -139,11 +144,12 @@ def recompute_execution(funds: LabeledRow, rubric: Rubric) -> Recomputed:
         return Recomputed(0.0, weight, "执行率", "缺全年预算数、全年执行数和执行率，无法计算", verifiable=False,
                           rule="NAT-E2")
     score = execution_score(rate, weight)
-    basis += f"；得分 = min(执行率, 100%) × {_num(weight)} = {_num(round(score, 4))}"
-    return Recomputed(score, score, "执行率", basis, met=rate >= 1 - _EPS, ratio=rate, rule="NAT-E2")
+    basis += f"；得分 = min(执行率, 100%) × {_num(weight)} = {_num_text(round(score, 4))}"
+    return Recomputed(score, score, "执行率", basis, True, rate >= 1 - _EPS, rate, None, "NAT-E2")
 
 
 _SPACE = re.compile(r"\s+")
+_UNCLEAN = re.compile(r"[\s\uff01-\uff5e\u3000]")  # what _clean changes: whitespace and fold()'s characters
 
 
 @lru_cache(maxsize=8192)  # a row's target and actual are compared several times; wordings recur
@@ -151,26 +157,26 @@ def _clean(text: str) -> str:
     return _SPACE.sub("", fold(text)) if text else ""
 
 
-def _empty(v: Value) -> bool:
-    return v.blank or v.na
-
-
 def recompute_indicator(r: IndicatorRow, rubric: Rubric, year: int | None) -> Recomputed:
     w = r.weight.number
     weight = w if w is not None and w >= 0 else None
+    if year is None or ("年" not in r.target.text and "年" not in r.actual.text):
+        return _indicator(r, rubric, weight, year)  # no year written: no WARN-10 (see _year_notes)
     notes = _year_notes(r, year)
     rec = _indicator(r, rubric, weight, year)
-    rec.notes[:0] = notes
+    if notes:
+        rec.notes[:0] = notes
     return rec
 
 
 def _indicator(r: IndicatorRow, rubric: Rubric, weight: float | None, year: int | None) -> Recomputed:
     wt = weight if weight is not None else 0.0
     t, a = r.target, r.actual
-    if r.level3.na or (_empty(t) and _empty(a)):
+    a_empty = a.blank or a.na  # blank or "not applicable"
+    if r.level3.na or (a_empty and (t.blank or t.na)):
         return Recomputed(0.0, 0.0, "无指标", "无三级指标或未填写指标值和实际完成值，不应计分", rule="WARN-04")
-    zero_target = t.number is not None and abs(t.number) <= _EPS and t.op in ("<=", "=", "<", None)
-    if _empty(a) and not (a.na and zero_target):
+    tn = t.number
+    if a_empty and not (a.na and tn is not None and abs(tn) <= _EPS and t.op in ("<=", "=", "<", None)):
         return Recomputed(0.0, 0.0, "无实际值", "未填写实际完成值，不能证明指标已完成，不应计分", rule="WARN-03")
     if weight is None:
         return Recomputed(None, None, "无法复核", "分值缺失，无法计算", verifiable=False)
@@ -180,12 +186,14 @@ def _indicator(r: IndicatorRow, rubric: Rubric, weight: float | None, year: int 
     if a.op is not None and a.number is not None:  # "≥97%": a bound, not a measured value
         return Recomputed(0.0, wt, "无法复核", f"实际完成值“{a.text}”带比较符，不是实际完成的确数，无法复核",
                           verifiable=False)
-    if _is_date(t):
-        return _time(r, rubric, wt, year)
-    if t.number is None:
+    if tn is None:
+        if _is_date(t):
+            return _time(r, rubric, wt, year)
         if t.op is not None:  # "≤万元": a comparator without a number (WARN-01 of the check stage)
             return Recomputed(0.0, wt, "无法复核", f"年度指标值“{t.text}”缺少数值，无法复核", verifiable=False)
         return _qualitative(r, rubric, wt)
+    if t.unit == "年" and 1900 <= tn <= 2100:  # _is_date of a number
+        return _time(r, rubric, wt, year)
     if a.number is None and not a.na:
         band = rubric.grade_of_text(_clean(a.text))
         if band is not None:
@@ -197,7 +205,12 @@ def _indicator(r: IndicatorRow, rubric: Rubric, weight: float | None, year: int 
 def _copied(t: Value, a: Value) -> bool:
     """实际完成值 repeats the target expression ("≥95%" / "≥95%"). Equal texts are a copy only when the
     target has a comparator: "2次" against "2次" is a met target."""
-    return t.op is not None and t.number is not None and _clean(t.text) == _clean(a.text)
+    if t.op is None or t.number is None:
+        return False
+    at = a.text
+    # An actual without whitespace or full-width characters is its own _clean(): measured values
+    # rarely recur, so they skip the cache (a miss costs more than this search).
+    return _clean(t.text) == (_clean(at) if _UNCLEAN.search(at) else at)
 
 
 def _band(band: Band, weight: float, basis: str, *, rule: str = "NAT-QL1", inferred: bool = False,
@@ -243,37 +256,41 @@ def _quantitative(r: IndicatorRow, rubric: Rubric, weight: float) -> Recomputed:
         # No comparator written: a cost row is a ceiling, anything else a floor (inferred).
         op, inferred = ("<=" if "成本" in r.level2.text else ">="), True
     notes: list[Note] = []
-    actual, target, ok = _reconcile_units(r, actual, target, notes)
-    if not ok:
-        rec = Recomputed(0.0, weight, "无法复核", f"年度指标值“{t.text}”与实际完成值“{a.text}”单位不同，无法比较",
-                         verifiable=False)
-        rec.notes = notes
-        return rec
-    rate = (t.unit == "%")
-    score, met = quantitative_score(op, target, actual, weight, rate=rate)
+    unit = t.unit
+    if unit != a.unit and not a.na:  # else nothing to reconcile (_reconcile_units' first case)
+        actual, target, ok = _reconcile_units(r, actual, target, notes)
+        if not ok:
+            rec = Recomputed(0.0, weight, "无法复核", f"年度指标值“{t.text}”与实际完成值“{a.text}”单位不同，无法比较",
+                             verifiable=False)
+            rec.notes = notes
+            return rec
+    rate = (unit == "%")
+    score, met = quantitative_score(op, target, actual, weight, rate)
     rule = _RULE_OF_OP.get(op, "NAT-Q4")
     if rule == "NAT-Q4":
         inferred = True
     sym = _SYMBOL_OF_OP.get(op, op)
-    unit = "" if rate or t.unit in (None, "%") else t.unit
-
-    def fmt(x: float) -> str:
-        return _pct(x) if rate else f"{_num(x)}{unit}"
-
+    if rate:
+        fa, ft = _pct(actual), _pct(target)
+    else:  # row values rarely recur: formatted without _num's cache
+        if unit is None:
+            unit = ""
+        fa, ft = _num_text(actual) + unit, _num_text(target) + unit
     if met:
-        basis = f"实际 {fmt(actual)} 满足 {sym}{fmt(target)}，达标，记满分 {_num(weight)}"
+        basis = f"实际 {fa} 满足 {sym}{ft}，达标，记满分 {_num(weight)}"
     elif op in ("<=", "<"):
-        basis = f"实际 {fmt(actual)} 未满足 {sym}{fmt(target)}，得分 = 指标值/实际值 × {_num(weight)}"
+        basis = f"实际 {fa} 未满足 {sym}{ft}，得分 = 指标值/实际值 × {_num(weight)}"
     elif op == "=" and not rate:
-        basis = f"实际 {fmt(actual)} ≠ {fmt(target)}，得分 = 较小值/较大值 × {_num(weight)}"
+        basis = f"实际 {fa} ≠ {ft}，得分 = 较小值/较大值 × {_num(weight)}"
     else:
-        basis = f"实际 {fmt(actual)} 未满足 {sym}{fmt(target)}，得分 = 实际值/指标值 × {_num(weight)}"
+        basis = f"实际 {fa} 未满足 {sym}{ft}，得分 = 实际值/指标值 × {_num(weight)}"
     if not met:
-        basis += f" = {_num(round(score, 4))}"
+        basis += f" = {_num_text(round(score, 4))}"
     if inferred and t.op is None:
         basis += f"（指标值未写比较符，按“{sym}”理解）"
     ratio = actual / target if op in (">=", ">", "=") and target > 0 else None
-    return Recomputed(score, score, "定量", basis, met=met, ratio=ratio, rule=rule, inferred=inferred, notes=notes)
+    # positional, in field order (verifiable, met, ratio, grade, rule, inferred, notes): the common row
+    return Recomputed(score, score, "定量", basis, True, met, ratio, None, rule, inferred, notes)
 
 
 def _reconcile_units(r: IndicatorRow, actual: float, target: float, notes: list[Note]

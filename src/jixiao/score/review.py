@@ -49,7 +49,7 @@ from typing import Any
 from ..findings import Finding, Severity
 from ..model import Annex2, Annex3, IndicatorRow, IndicatorTable, LabeledRow, Value, WorkbookModel
 from ..safety import printable
-from .indicator import Note, Recomputed, _num, recompute_execution, recompute_indicator
+from .indicator import Note, Recomputed, _num, _num_text, recompute_execution, recompute_indicator
 from .rubric import ALL_INDICATORS, EXECUTION, Rubric
 
 CONSISTENT, OVER, UNDER, UNVERIFIABLE, UNSCORED = "一致", "多评", "少评", "无法复核", "未自评"
@@ -314,6 +314,9 @@ class _Table:
         self.annex, self.sheet, self.project, self.rubric, self.year = annex, sheet, project, rubric, year
         self.findings: list[Finding] = []
         self.review = TableReview(annex=annex, sheet=sheet, project=project)
+        self._itol, self._stol = rubric.integer_tolerance, rubric.score_tolerance
+        self._over = 1 + rubric.over_achievement + 1e-9  # B/A above this is over-achieved (WARN-08)
+        self._memo = _memo(rubric, year)
 
     # -- helpers --
 
@@ -321,16 +324,16 @@ class _Table:
                  *, cells: list[str] | None = None, expected: str | None = None, actual: str | None = None,
                  diff: str | None = None, explanation: str = "") -> None:
         explained = bool(explanation) and severity is Severity.WARNING
+        # positional, in Finding's field order (keywords cost twice as much; a workbook has several)
         self.findings.append(Finding(
-            rule=rule, severity=severity, annex=self.annex, sheet=self.sheet, cell=cell, message=message,
-            title=TITLES.get(rule, ""), cells=cells or [], expected=expected, actual=actual, diff=diff,
-            project=self.project, explained=explained, explanation=explanation if explained else ""))
+            rule, severity, self.annex, self.sheet, cell, message, TITLES.get(rule, ""), cells or [], expected,
+            actual, diff, None, self.project, explained, explanation if explained else ""))
         if row is not None and rule not in row.rules:
             row.rules.append(rule)
 
     def _tol(self, v: Value) -> float:
         # Integer-written scores are accepted within rounding to the integer (catalogue §0).
-        return self.rubric.integer_tolerance if (v.decimals or 0) == 0 else self.rubric.score_tolerance
+        return self._itol if (v.decimals or 0) == 0 else self._stol
 
     # -- rows --
 
@@ -338,13 +341,20 @@ class _Table:
         rv = self.review
         if funds is not None and (funds.get("自评得分").filled or funds.get("分值").filled):
             self._execution(funds)
+        sums: dict[str, float] = {}  # Σ 分值 per first-level indicator, over every row (for _totals)
+        indicator = self._indicator
         for r in ind.rows:
-            if r.weight.blank and r.score.blank and _blank_text(r.level3) and r.target.blank and r.actual.blank:
+            weight = r.weight
+            w = weight.number
+            if w is not None:
+                key = r.level1_name or "（未标明）"
+                sums[key] = sums.get(key, 0.0) + w
+            if weight.blank and r.score.blank and _blank_text(r.level3) and r.target.blank and r.actual.blank:
                 continue  # an empty template row
-            self._indicator(r)
+            indicator(r)
         rv.total_cell = ind.total_score.cell
         rv.stated_weight, rv.stated_total = ind.total_weight.number, ind.total_score.number
-        self._totals(ind)
+        self._totals(sums)
         return rv
 
     def _base(self, kind: str, row: int, cell: str, level1: str, indicator: str, target: str, actual: str,
@@ -363,12 +373,12 @@ class _Table:
 
     def _execution(self, funds: LabeledRow) -> None:
         rec = recompute_execution(funds, self.rubric)
-        score = funds.get("自评得分")
-        budget, spent = funds.get("全年预算数"), funds.get("全年执行数")
+        get = funds.get
+        score, budget, spent, stated, w = get("自评得分"), get("全年预算数"), get("全年执行数"), get("执行率"), get("分值")
         row = self._base("执行率", funds.row, score.cell, "预算执行率", "预算执行率",
                          f"全年预算数 {budget.text}" if budget.text else "",
-                         f"全年执行数 {spent.text}" if spent.text else funds.get("执行率").text,
-                         funds.get("分值").number if funds.get("分值").number is not None else self.rubric.execution_weight,
+                         f"全年执行数 {spent.text}" if spent.text else stated.text,
+                         w.number if w.number is not None else self.rubric.execution_weight,
                          score, rec, "")
         self.review.rows.append(row)
         above_weight = (row.reported is not None and row.weight is not None
@@ -380,23 +390,38 @@ class _Table:
                 "WARN-12", Severity.ERROR if over else Severity.WARNING, score.cell,
                 f"{rec.basis}；自评 {_num(row.reported)} 分，{'多评' if over else '少评'} {_num(round(abs(diff), 4))} 分"
                 + ("：执行率得分不得超过公式得分" if over else "：低于公式得分，如有扣分理由请在自评报告中说明"),
-                row, cells=[c for c in (budget.cell, spent.cell, funds.get("执行率").cell) if c],
+                row, cells=[c for c in (budget.cell, spent.cell, stated.cell) if c],
                 expected=_num(round(rec.lo, 4)), actual=_num(row.reported), diff=_num(round(diff, 4)))
 
     def _indicator(self, r: IndicatorRow) -> None:
-        rec = _recompute(r, self.rubric, self.year)
-        explanation = "" if (r.explanation.blank or r.explanation.na) else r.explanation.text
-        name = _label(r.level3.text)
+        rec = _recompute(r, self.rubric, self.year, self._memo)
+        ex = r.explanation
+        explanation = "" if (ex.blank or ex.na) else ex.text
+        name = r.level3.text
+        name = _label(name) if "\n" in name else name.strip()
         if r.level3.na:  # "无": show which 二级指标 it stands for
             name = f"{name}（{_label(r.level2.text)}）"
         elif not name:
             name = _label(r.level2.text) or "（未填写指标）"
-        row = self._base(rec.kind, r.row, r.score.cell, r.level1_name, name, r.target.text, r.actual.text,
-                         r.weight.number, r.score, rec, explanation)
+        # `_base`, inlined: this runs for every indicator row of every workbook
+        score, lo, hi = r.score, rec.lo, rec.hi
+        reported, weight = score.number, r.weight.number
+        if reported is None:
+            verdict = UNSCORED
+        elif lo is None or hi is None or not rec.verifiable:
+            verdict = UNVERIFIABLE
+        else:
+            tol = self._itol if (score.decimals or 0) == 0 else self._stol
+            verdict = OVER if reported > hi + tol else UNDER if reported < lo - tol else CONSISTENT
+        row = RowReview(self.annex, self.sheet, self.project, r.row, score.cell, rec.kind, r.level1_name, name,
+                        r.target.text, r.actual.text, weight, reported, lo, hi, verdict, rec.basis, explanation)
         self.review.rows.append(row)
         for n in rec.notes:
             self._note(n, row, explanation)
-        self._judge(r, rec, row, explanation)
+        if verdict == CONSISTENT and rec.met is not False and (rec.ratio is None or not rec.ratio > self._over):
+            return  # the usual row: _judge has nothing to say
+        if verdict != UNSCORED and verdict != UNVERIFIABLE and weight is not None and rec.kind in _JUDGED:
+            self._judge(r, rec, row, explanation)
 
     def _note(self, n: Note, row: RowReview, explanation: str) -> None:
         # a copy: the note belongs to a shared recomputation (`_recompute`), the finding to this row
@@ -408,8 +433,9 @@ class _Table:
         if rec.kind not in ("定量", "时效", "定性") or not rec.verifiable:
             return  # 无指标 / 无实际值 / 照抄 / 无法复核: verdict only (the check stage reports the defect)
         w, s, cell = row.weight, row.reported, r.score.cell
-        over_achieved = rec.ratio is not None and rec.ratio > 1 + self.rubric.over_achievement + 1e-9
-        if s > w + self._tol(r.score):
+        over_achieved = rec.ratio is not None and rec.ratio > self._over
+        tol = self._itol if (r.score.decimals or 0) == 0 else self._stol  # _tol
+        if s > w + tol:
             pass  # above 分值: the check stage's NAT-S1
         elif rec.met is False and s >= w - 1e-9 and rec.hi < w - self.rubric.score_tolerance:
             what = f"定性等级为“{rec.grade}”" if rec.kind == "定性" else "未达到年度指标值"
@@ -423,21 +449,21 @@ class _Table:
                           f"{_quoted(row)}{rec.basis}；自评 {_num(s)} 分，多评 {_num(round(s - rec.hi, 4))} 分",
                           row, cells=_cells(r), expected=_range_text(rec), actual=_num(s),
                           diff=_num(round(s - rec.hi, 4)))
-        elif row.verdict == UNDER:
-            diff = _num(round(s - rec.lo, 4))
-            name, why = _quoted(row), _why(explanation)
+        elif row.verdict == UNDER:  # the usual finding (NAT-Q2 on random data): built with few calls
+            diff = _num_text(round(s - rec.lo, 4))
+            name, why, s_text = f"“{row.indicator}”", _why(explanation), _num(s)  # _quoted(row)
             if rec.kind == "定性":
-                rule, msg = "WARN-16", f"{name}{rec.basis}；自评 {_num(s)} 分，低于该等级的分数区间；{why}"
+                rule, msg = "WARN-16", f"{name}{rec.basis}；自评 {s_text} 分，低于该等级的分数区间；{why}"
             elif rec.met:
                 hint = "（超额完成，若因年初指标值偏低而按偏离度调减，须写明理由）" if over_achieved else ""
-                rule, msg = "WARN-07", (f"{name}{rec.basis}，自评 {_num(s)} 分，达标却扣 {_num(round(w - s, 4))} 分"
+                rule, msg = "WARN-07", (f"{name}{rec.basis}，自评 {s_text} 分，达标却扣 {_num(round(w - s, 4))} 分"
                                         f"{hint}；{why}")
             else:
-                rule, msg = rec.rule, f"{name}{rec.basis}；自评 {_num(s)} 分，低于公式得分；{why}"
-            self._finding(rule, Severity.WARNING, cell, msg, row, cells=_cells(r), expected=_range_text(rec),
-                          actual=_num(s), diff=diff, explanation=explanation)
+                rule, msg = rec.rule, f"{name}{rec.basis}；自评 {s_text} 分，低于公式得分；{why}"
+            self._finding(rule, Severity.WARNING, cell, msg, row, cells=[r.target.cell, r.actual.cell],
+                          expected=_range_text(rec), actual=s_text, diff=diff, explanation=explanation)
         if over_achieved and rec.ratio is not None:
-            ded = f"；自评扣 {_num(round(w - s, 4))} 分" if s < w - self._tol(r.score) else ""
+            ded = f"；自评扣 {_num(round(w - s, 4))} 分" if s < w - tol else ""
             self._finding(
                 "WARN-08", Severity.WARNING, cell,
                 f"{_quoted(row)}实际完成值“{r.actual.text}”是年度指标值“{r.target.text}”的 {rec.ratio:.2f} 倍，"
@@ -448,26 +474,23 @@ class _Table:
 
     # -- totals --
 
-    def _totals(self, ind: IndicatorTable) -> None:
+    def _totals(self, sums: dict[str, float]) -> None:
         rv, rub = self.review, self.rubric
-        sums: dict[str, float] = {}
-        for r in ind.rows:
-            if r.weight.number is not None:
-                key = r.level1_name or "（未标明）"
-                sums[key] = sums.get(key, 0.0) + r.weight.number
         rv.level1_weights = {k: round(v, 4) for k, v in sums.items()}
-        exec_w = next((r.weight for r in rv.rows if r.kind == "执行率"), None)
-        rv.groups = [{"group": EXECUTION, "expected": rub.execution_weight, "found": exec_w}]
-        for label, names, pts in _weight_groups(rub):
-            found = sum(v for k, v in sums.items() if names == ALL_INDICATORS or any(n in k for n in names))
-            rv.groups.append({"group": label, "expected": pts, "found": round(found, 4)})
-        reported, recomputed = rv.reported_total, rv.recomputed_total
-        lo, hi = rv.recomputed_range
-        rv.grade_reported, rv.grade_recomputed = rub.grade(reported), rub.grade(recomputed)
-        rv.grade_range = (rub.grade(lo), rub.grade(hi))
-        cell = rv.total_cell or (rv.rows[-1].cell if rv.rows else "")
-        if rub.grading and rv.rows and rv.grade_reported != rv.grade_recomputed:
-            unverifiable = sum(1 for r in rv.rows if r.verdict == UNVERIFIABLE)
+        rows = rv.rows
+        exec_w = rows[0].weight if rows and rows[0].kind == "执行率" else None  # only _execution's row, first
+        groups = rv.groups = [{"group": EXECUTION, "expected": rub.execution_weight, "found": exec_w}]
+        values = list(sums.values())
+        for label, pts, picked in _group_keys(rub, tuple(sums)):
+            groups.append({"group": label, "expected": pts, "found": round(sum([values[i] for i in picked]), 4)})
+        reported_sum, point, lo_sum, hi_sum, unverifiable, flagged, scored, all_full = _row_sums(rows)
+        reported = rv.stated_total if rv.stated_total is not None else reported_sum
+        recomputed, lo, hi = round(point, 4), round(lo_sum, 4), round(hi_sum, 4)
+        grade = rub.grade
+        rv.grade_reported, rv.grade_recomputed = grade(reported), grade(recomputed)
+        rv.grade_range = (grade(lo), grade(hi))
+        cell = rv.total_cell or (rows[-1].cell if rows else "")
+        if rub.grading and rows and rv.grade_reported != rv.grade_recomputed:
             extra = f"，其中 {unverifiable} 行无法复核、暂按自评计" if unverifiable else ""
             self._finding(
                 "NAT-G1", Severity.INFO, cell,
@@ -476,18 +499,58 @@ class _Table:
                 expected=f"{_disp(recomputed)}（{rv.grade_recomputed}）",
                 actual=f"{_num(reported)}（{rv.grade_reported}）",
                 diff=_disp(reported - recomputed))
-        scored = [r for r in rv.rows if r.reported is not None and r.weight]
-        flagged = [r for r in rv.rows if r.verdict in (OVER, UNVERIFIABLE)]
         if reported >= rub.high_total - 1e-9 and flagged:
             self._finding(
                 "WARN-15", Severity.WARNING, cell,
                 f"{rv.name}自评总分 {_num(reported)} 分（≥ {_num(rub.high_total)}），但有 {len(flagged)} 行"
                 f"多评或无法复核（第 {'、'.join(str(r.row) for r in flagged)} 行）；请核实得分是否偏高",
                 cells=[r.cell for r in flagged])
-        elif len(scored) >= 3 and all(abs((r.reported or 0) - (r.weight or 0)) < 1e-9 for r in scored):
+        elif scored >= 3 and all_full:
             self._finding("WARN-15", Severity.INFO, cell,
                           f"{rv.name}所有指标均为满分（总分 {_num(reported)} 分）；请确认自评实事求是")
 
+
+def _row_sums(rows: list[RowReview]) -> tuple[float, float, float, float, int, list[RowReview], int, bool]:
+    """What `_totals` needs of the rows, in one pass: Σ reported, Σ point, Σ lo, Σ hi (TableReview's
+    properties; summed in row order from 0 as `sum()` does, so bit for bit the same), the number of
+    无法复核 rows, the 多评/无法复核 rows, the number of scored rows and whether all of them are full."""
+    reported_sum: float = 0
+    point: float = 0
+    lo_sum: float = 0
+    hi_sum: float = 0
+    unverifiable = scored = 0
+    flagged: list[RowReview] = []
+    all_full = True
+    for r in rows:
+        s, lo, hi = r.reported, r.lo, r.hi
+        s0 = s or 0.0
+        reported_sum += s0
+        if lo is None or hi is None:  # RowReview.point
+            point += s0
+            lo_sum += lo if lo is not None else s0
+            hi_sum += hi if hi is not None else s0
+        else:
+            if s is None:
+                point += lo
+            else:  # min(max(s, lo), hi), spelled out (builtin calls cost more than compares)
+                m = lo if lo > s else s
+                point += hi if hi < m else m
+            lo_sum += lo
+            hi_sum += hi
+        verdict = r.verdict
+        if verdict == UNVERIFIABLE:
+            unverifiable += 1
+            flagged.append(r)
+        elif verdict == OVER:
+            flagged.append(r)
+        if s is not None and r.weight:
+            scored += 1
+            if all_full and not abs(s - (r.weight or 0)) < 1e-9:
+                all_full = False
+    return reported_sum, point, lo_sum, hi_sum, unverifiable, flagged, scored, all_full
+
+
+_JUDGED = frozenset(("定量", "时效", "定性"))  # kinds _judge looks at (the rest: verdict only)
 
 _GROUPS: dict[int, tuple[Rubric, list[tuple[str, tuple[str, ...], float]]]] = {}
 
@@ -502,26 +565,61 @@ def _weight_groups(rub: Rubric) -> list[tuple[str, tuple[str, ...], float]]:
     return hit[1]
 
 
-_RECOMPUTED: dict[tuple[Any, ...], tuple[Rubric, Recomputed]] = {}
+_GROUP_KEYS: dict[tuple[int, tuple[str, ...]], tuple[Rubric, list[tuple[str, float, list[int]]]]] = {}
 
 
-def _recompute(r: IndicatorRow, rubric: Rubric, year: int | None) -> Recomputed:
-    """`recompute_indicator`, remembered by everything it reads: targets, actuals and their cells
-    recur across the units of a batch. The result is shared, so it is only ever read."""
-    t, a = r.target, r.actual
-    w, tn, an = r.weight.number, t.number, a.number
-    if not (w and tn and an):  # a zero: -0.0 apart from 0.0 (they are written differently)
-        w, tn, an = _fk(w), _fk(tn), _fk(an)
-    key = (id(rubric), year, w, r.level3.na, r.level3.text, r.level2.text, r.score.cell,
-           t.blank, t.na, tn, t.op, t.unit, t.text, t.cell,
-           a.blank, a.na, an, a.op, a.unit, a.text, a.cell, isinstance(a.raw, str))
-    hit = _RECOMPUTED.get(key)
+def _group_keys(rub: Rubric, keys: tuple[str, ...]) -> list[tuple[str, float, list[int]]]:
+    """Per weight group (label, points, positions of the first-level names in `keys` it covers);
+    keyed by those labels, which recur across a batch."""
+    hit = _GROUP_KEYS.get((id(rub), keys))
+    if hit is not None and hit[0] is rub:
+        return hit[1]
+    out = [(label, pts, [i for i, k in enumerate(keys) if names == ALL_INDICATORS or any(n in k for n in names)])
+           for label, names, pts in _weight_groups(rub)]
+    if len(_GROUP_KEYS) >= 256:
+        _GROUP_KEYS.clear()
+    _GROUP_KEYS[(id(rub), keys)] = (rub, out)
+    return out
+
+
+_MEMOS: dict[tuple[int, int | None], tuple[Rubric, dict[tuple[Any, ...], Recomputed]]] = {}
+
+
+def _memo(rubric: Rubric, year: int | None) -> dict[tuple[Any, ...], Recomputed]:
+    """The `_recompute` memo of one rubric and evaluation year, looked up once per table."""
+    hit = _MEMOS.get((id(rubric), year))
     if hit is not None and hit[0] is rubric:  # the rubric is kept alive by the entry: its id is not reused
         return hit[1]
-    rec = recompute_indicator(r, rubric, year)
-    if len(_RECOMPUTED) >= 8192:
-        _RECOMPUTED.clear()
-    _RECOMPUTED[key] = (rubric, rec)
+    if len(_MEMOS) >= 4:  # memory stays bounded (4 × 8192 entries) whatever years a batch mixes
+        _MEMOS.clear()
+    memo: dict[tuple[Any, ...], Recomputed] = {}
+    _MEMOS[(id(rubric), year)] = (rubric, memo)
+    return memo
+
+
+def _recompute(r: IndicatorRow, rubric: Rubric, year: int | None, memo: dict[tuple[Any, ...], Recomputed]
+               ) -> Recomputed:
+    """`recompute_indicator`, remembered (in `memo`, see `_memo`) by everything else it reads: targets,
+    actuals and their cells recur across the units of a batch. The result is shared, so it is only
+    ever read."""
+    t, a = r.target, r.actual
+    w, tn, an = r.weight.number, t.number, a.number
+    if not (w and tn and an):  # a zero: -0.0 apart from 0.0 (they are written differently), see _fk
+        if w is not None and not w:
+            w = _fk(w)
+        if tn is not None and not tn:
+            tn = _fk(tn)
+        if an is not None and not an:
+            an = _fk(an)
+    key = (w, r.level3.na, r.level3.text, r.level2.text, r.score.cell,
+           t.blank, t.na, tn, t.op, t.unit, t.text, t.cell,
+           a.blank, a.na, an, a.op, a.unit, a.text, a.cell, isinstance(a.raw, str))
+    rec = memo.get(key)
+    if rec is None:
+        rec = recompute_indicator(r, rubric, year)
+        if len(memo) >= 8192:
+            memo.clear()
+        memo[key] = rec
     return rec
 
 
@@ -560,5 +658,5 @@ def _range_text(rec: Recomputed) -> str:
     if rec.lo is None or rec.hi is None:
         return "—"
     if rec.exact:
-        return _num(round(rec.lo, 4))
-    return f"{_num(round(rec.lo, 4))}–{_num(round(rec.hi, 4))}"
+        return _num_text(round(rec.lo, 4))
+    return f"{_num_text(round(rec.lo, 4))}–{_num_text(round(rec.hi, 4))}"

@@ -110,7 +110,10 @@ class Rubric:
             return ""
         # Scores are compared after rounding away float noise: 89.99999 from a sum is 90 (优).
         t = round(total, 6)
-        return next((g.grade for g in self.grades if t >= g.min), self.grades[-1].grade)
+        for g in self.grades:
+            if t >= g.min:
+                return g.grade
+        return self.grades[-1].grade
 
     def weight_groups(self) -> list[tuple[str, tuple[str, ...], float]]:
         """(label, first-level names, points) for every configured group except 执行率."""
