@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from .locate import CellRef, Located, LocatedAnnex, LocatedRow
-from .normalize import parse_value
+from .normalize import Parsed, parse_value
 from .text import a1, fold, label_key
 
 # Canonical column keys. User-facing, so Chinese; also used as names in rule expressions.
@@ -258,17 +258,38 @@ def value_of(ref: CellRef | None, kind: str = "auto", sheet: str = "") -> Value:
     """A new Value for a located cell (or a missing one)."""
     if ref is None:
         return Value(sheet, "")  # missing(sheet)
-    # positional (Value's field order): a few hundred per workbook, keywords cost double
     sheet, r, c, raw, formula_blank = ref
-    return Value(sheet, a1(r, c), raw, *parse_value(raw, kind), formula_blank)
+    return _new_value(sheet, a1(r, c), raw, parse_value(raw, kind), formula_blank)
 
 
-# Values of located cells kept across the workbooks of a batch, by (cell, raw type, kind): labels,
-# blanks and typical entries recur at the same cells, and finding a Value costs a fraction of
-# building one. No stage changes a Value after this one. Bounded: cleared when full; long texts
-# (a unit's own prose, rarely repeated) are not kept.
-_SHARED: dict[tuple[CellRef, type, str], Value] = {}
-_SHARED_MAX = 16384
+def _new_value(sheet: str, cell: str, raw: Any, parsed: Parsed, formula_blank: bool) -> Value:
+    """Value(sheet, cell, raw, *parsed, formula_blank), every field set, without the call
+    machinery of a dataclass __init__ (most of its cost: a hundred are made per workbook)."""
+    v = _object_new(Value)
+    v.sheet, v.cell, v.raw = sheet, cell, raw
+    v.text, v.number, v.decimals, v.unit, v.op, v.na, v.blank = parsed
+    v.formula_without_value = formula_blank
+    return v
+
+
+def _twin(v: Value) -> Value:
+    """A distinct Value equal to v (what value_of would make again for its cell)."""
+    t = _object_new(Value)
+    t.sheet, t.cell, t.raw, t.text, t.number, t.decimals = v.sheet, v.cell, v.raw, v.text, v.number, v.decimals
+    t.unit, t.op, t.na, t.blank, t.formula_without_value = v.unit, v.op, v.na, v.blank, v.formula_without_value
+    return t
+
+
+_object_new = object.__new__
+
+# Values of located cells kept across the workbooks of a batch, per kind, by cell: labels, blanks
+# and typical entries recur at the same cells, and finding a Value costs a fraction of building
+# one. The key is the CellRef itself (it holds the raw value) when the raw value is a str, float
+# or None; other types go with their type, as True == 1 == 1.0 would mix them up. No stage changes
+# a Value after this one. Bounded: a kind's table is cleared when full (a unit's own amounts no
+# longer push the labels out); long texts (a unit's own prose, rarely repeated) are not kept.
+_SHARED: dict[str, dict[Any, Value]] = {k: {} for k in ("text", "number", "money", "ratio", "target", "auto")}
+_SHARED_MAX = 4096  # per kind: 16,384 in all for the four kinds in use, as one table held before
 _SHARED_TEXT = 200
 
 
@@ -287,32 +308,43 @@ class _Builder:
             return Value(sheet, "")  # missing(sheet)
         raw = ref.raw
         cls = raw.__class__
-        # 0.0 == -0.0: a shared one could show the other sign
-        if (cls is float and raw == 0) or (cls is str and len(raw) > _SHARED_TEXT):
-            return value_of(ref, kind)
-        key = (ref, cls, kind)
+        if cls is str:
+            if len(raw) > _SHARED_TEXT:
+                return value_of(ref, kind)
+            key: Any = ref
+        elif cls is float:
+            if raw == 0:  # 0.0 == -0.0: a shared one could show the other sign
+                return value_of(ref, kind)
+            key = ref
+        elif raw is None:
+            key = ref
+        else:
+            key = (ref, cls)
+        shared = _SHARED[kind]
         try:
-            v = _SHARED.get(key)
+            v = shared.get(key)
         except TypeError:  # unhashable raw value
             return value_of(ref, kind)
         if v is None:
-            v = value_of(ref, kind)
-            if len(_SHARED) >= _SHARED_MAX:
-                _SHARED.clear()
-            _SHARED[key] = v
-        elif id(v) in self.given:  # the same cell twice in this model (e.g. under one merge)
-            return value_of(ref, kind)
-        self.given.add(id(v))
+            if len(shared) >= _SHARED_MAX:
+                shared.clear()
+            v = shared[key] = _new_value(ref[0], a1(ref[1], ref[2]), raw, parse_value(raw, kind), ref[4])
+            self.given.add(id(v))
+            return v
+        i = id(v)
+        if i in self.given:  # the same cell twice in this model (e.g. under one merge)
+            return _twin(v)
+        self.given.add(i)
         return v
 
     def fields(self, ann: LocatedAnnex, names: tuple[str, ...]) -> dict[str, Value]:
         return {n: self.value(ann.fields.get(n), _KIND_OF_FIELD.get(n, "text"), ann.sheet) for n in names}
 
     def labeled(self, row: LocatedRow, kinds: dict[str, str], default: str = "money") -> LabeledRow:
-        value = self.value
-        return LabeledRow(key=row.key, label=value(row.label, "text"),
-                          values={n: value(ref, kinds.get(n, default)) for n, ref in row.cells.items()},
-                          parent=row.parent, row=row.r + 1)
+        value = self.value  # called with every argument: the interpreter's fast call
+        return LabeledRow(row.key, value(row.label, "text", ""),
+                          {n: value(ref, kinds.get(n, default), "") for n, ref in row.cells.items()},
+                          row.parent, row.r + 1)
 
     def annex1(self, ann: LocatedAnnex) -> Annex1:
         return Annex1(
@@ -331,9 +363,8 @@ class _Builder:
             get = lr.cells.get
             l1, l2, l3, target, actual, weight, score, note = [value(get(n), k, sheet) for n, k in _INDICATOR_KINDS]
             name, l1_weight = _level1(l1.text)
-            rows.append(IndicatorRow(
-                row=lr.r + 1, level1=l1, level1_name=name, level1_weight=l1_weight, level2=l2, level3=l3,
-                target=target, actual=actual, weight=weight, score=score, explanation=note))
+            # positional, in field order (keywords cost a fifth more, for a few dozen rows a workbook)
+            rows.append(IndicatorRow(lr.r + 1, l1, name, l1_weight, l2, l3, target, actual, weight, score, note))
         total_w, total_s = ann.total.get("分值"), ann.total.get("自评得分")
         return IndicatorTable(rows=rows, total_weight=value(total_w, "number", sheet),
                               total_score=value(total_s, "number", sheet),

@@ -1,0 +1,109 @@
+"""The model stage's shortcuts make exactly what the plain constructions make: Values built
+without the dataclass __init__, floats parsed without the cache, usual entries parsed by one
+regex, Values shared across models but never twice within one."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import struct
+
+import pytest
+
+from jixiao import model as m
+from jixiao import normalize as nz
+from jixiao.locate import CellRef, Located, LocatedAnnex, LocatedRow
+
+KINDS = ("text", "number", "money", "ratio", "target", "auto")
+
+
+def _fields(v: m.Value) -> tuple[object, ...]:
+    return tuple(getattr(v, f.name) for f in dataclasses.fields(v))
+
+
+def test_new_value_and_twin_set_every_field() -> None:
+    assert [f.name for f in dataclasses.fields(m.Value)][3:10] == list(nz.Parsed._fields)
+    assert len(dataclasses.fields(m.Value)) == 11  # a new field must be set by _new_value and _twin too
+    for raw, kind in (("≥95%", "target"), (1234.5, "money"), (None, "text"), (True, "auto")):
+        p = nz.parse_value(raw, kind)
+        v = m._new_value("附件二", "C7", raw, p, True)
+        plain = m.Value("附件二", "C7", raw, *p, True)
+        assert v == plain and _fields(v) == _fields(plain) and v.to_json() == plain.to_json()
+        t = m._twin(v)
+        assert t is not v and t == v and _fields(t) == _fields(v)
+
+
+def _reference_number(x: float, kind: str) -> tuple[object, ...]:
+    """The float parse as written before: decimals_of_float and a nested format spec."""
+    if x != x or x in (float("inf"), float("-inf")):
+        return (repr(x), None, None, None, None, False, False)
+    dec = nz.decimals_of_float(x)
+    text = f"{x:.{min(dec, 15)}f}" if dec else str(int(x)) if abs(x) < 1e15 else repr(x)
+    if kind == "ratio":
+        if abs(x) <= 2:
+            return (text, x, max(dec, 2), "%", None, False, False)
+        return (text, round(x / 100, dec + 2), dec + 2, "%", None, False, False)
+    return (text, x, dec, None, None, False, False)
+
+
+def test_float_parse_matches_the_reference() -> None:
+    rnd = random.Random(6)
+    xs = [rnd.uniform(-1e6, 1e6) for _ in range(3000)]
+    xs += [round(rnd.uniform(0, 1e5), rnd.randint(0, 7)) for _ in range(3000)]
+    xs += [rnd.random() * 10 ** rnd.randint(-25, 25) for _ in range(3000)]
+    xs += [struct.unpack("d", rnd.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(3000)]
+    xs += [2.0 ** k for k in range(-1074, 1024, 3)] + [k / 10 ** d for d in range(1, 17) for k in range(1, 300, 7)]
+    xs += [1e-5, 1.5e-7, 1e15, 1e16, 999999999999999.9, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, 0.0001,
+           123456789012345.67, 2251799813685248.5, float("inf"), float("-inf"), float("nan")]
+    for x in xs:
+        for kind in ("number", "money", "ratio", "target"):
+            assert repr(tuple(nz.parse_value(x, kind))) == repr(_reference_number(x, kind)), (x, kind)
+
+
+def test_zero_floats_still_share_the_cached_parse() -> None:
+    nz._parse_cached.cache_clear()
+    first = nz.parse_value(0.0, "money")
+    assert nz.parse_value(-0.0, "money") is first  # 0.0 == -0.0: one cache entry, as before
+
+
+ENTRIES = ["95%", "≥95%", "≤482.29万元", "1,435.09", "１４３５.０９", "2642次", "≥ 1506次", "100", "0.9117", "007",
+           "12.", ".5", "(12)", "-3", "+3", "95%以上", "≥95％", "不低于95%", "9" * 400, "9" * 400 + "%", "≥" + "9" * 400,
+           "5h", "3km", "20平方米", "20㎡", "30m2", "1.5亿元", "800元", "3‰", "2人次", "2人", "1次次", "≥", "——", "无",
+           "٣٤", "１２", "12 次", "12\u3000次", "≧95%", "=3", "＞3", "h", "%", "3.5.1", "1e5", "0", "0.00", "2,5"]
+
+
+def test_plain_entries_parse_as_the_general_path_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = {(s, k): nz._parse(s, k) for s in ENTRIES for k in KINDS}
+    monkeypatch.setattr(nz, "_PLAIN_RE", re.compile(r"(?!)"))  # never matches: the general path only
+    for (s, k), p in fast.items():
+        assert repr(nz._parse(s, k)) == repr(p), (s, k)
+
+
+def _located(cells: dict[str, CellRef]) -> Located:
+    row = LocatedRow(key="三公经费", label=CellRef("附件一", 9, 0, "三公经费"), cells=cells, r=9)
+    ann = LocatedAnnex(kind="annex1", sheet="附件一", title=CellRef("附件一", 0, 0, "附件一"), year=2023,
+                       rows={"expenses": [row, row]})
+    return Located(source="x.xlsx", annexes=[ann])
+
+
+def test_values_are_shared_across_models_never_within_one() -> None:
+    cells = {"本年预算数": CellRef("附件一", 9, 2, 12.5), "本年决算数": CellRef("附件一", 9, 3, "12.5"),
+             "上年决算数": CellRef("附件一", 9, 1, -0.0)}
+    one, two = m.build(_located(cells)), m.build(_located(cells))
+    a, b = one.annex1.expenses, two.annex1.expenses
+    leaves = [v for r in a for v in (r.label, *r.values.values())]
+    assert len({id(v) for v in leaves}) == len(leaves)  # the row twice: equal Values, distinct objects
+    assert a[0].values == a[1].values and a[0].label == a[1].label
+    assert b[0].values["本年预算数"] is a[0].values["本年预算数"]  # shared with the other model
+    assert b[0].values["上年决算数"] is not a[0].values["上年决算数"]  # -0.0 is never shared
+    assert a[0].values["上年决算数"].number == 0.0
+
+
+def test_equal_raw_values_of_other_types_are_not_mixed_up() -> None:
+    made = []
+    for raw in (1.0, 1, True, "1"):
+        model = m.build(_located({"本年预算数": CellRef("附件一", 9, 2, raw)}))
+        made.append(model.annex1.expenses[0].values["本年预算数"])
+    assert [v.raw for v in made] == [1.0, 1, True, "1"] and [type(v.raw) for v in made] == [float, int, bool, str]
+    assert [v.text for v in made] == ["1", "1", "True", "1"]
