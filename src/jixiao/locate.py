@@ -158,8 +158,8 @@ class SheetLabels:
                     raws.append(v)
         row_start.append(len(rows))
         keys = list(map(str_label_key, raws))
-        # a hidden cell is one under a merged range: without merges there is none to ask about
-        covered = list(map(sheet.is_covered, rows, cols)) if sheet.merges else [False] * len(rows)
+        # a cell under a merged range (not its top-left) is hidden: its label does not count
+        covered = sheet.covered_mask(rows, cols)
         if "" in keys or any(covered):  # rare: drop cells under a merge and labels folding to nothing
             kept = [i for i, k in enumerate(keys) if k and not covered[i]]
             rows, cols, keys = [rows[i] for i in kept], [cols[i] for i in kept], [keys[i] for i in kept]

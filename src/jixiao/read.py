@@ -361,9 +361,10 @@ def _prescan_part(body: bytes, kind: str, member: str, sheet_of: dict[str, str],
 
 
 class _Remembered:
-    """Facts about member bytes seen in earlier workbooks, bounded: only small members are
-    kept, and everything is dropped at once when the total passes `max_bytes` (the keys hold
-    the compressed bytes themselves, so a match is exact, never a hash collision)."""
+    """Facts seen in earlier workbooks (zip members, merge layouts), bounded by a size each
+    entry declares: large entries are not kept, and everything is dropped at once when the
+    total passes `max_bytes`. Keys hold the data itself (compressed bytes, exact ranges), so a
+    match is exact, never a hash collision."""
 
     def __init__(self, max_bytes: int) -> None:
         self.facts: dict[Any, Any] = {}

@@ -164,7 +164,7 @@ class TableReview:
 
     @property
     def reported_sum(self) -> float:
-        return sum(r.reported or 0.0 for r in self.rows)
+        return _row_sums(self.rows)[0]
 
     @property
     def reported_total(self) -> float:
@@ -172,13 +172,12 @@ class TableReview:
 
     @property
     def recomputed_total(self) -> float:
-        return round(sum(r.point for r in self.rows), 4)
+        return round(_row_sums(self.rows)[1], 4)
 
     @property
     def recomputed_range(self) -> tuple[float, float]:
-        lo = sum(r.lo if r.lo is not None else (r.reported or 0.0) for r in self.rows)
-        hi = sum(r.hi if r.hi is not None else (r.reported or 0.0) for r in self.rows)
-        return round(lo, 4), round(hi, 4)
+        sums = _row_sums(self.rows)
+        return round(sums[2], 4), round(sums[3], 4)
 
     @property
     def name(self) -> str:
@@ -511,8 +510,8 @@ class _Table:
 
 
 def _row_sums(rows: list[RowReview]) -> tuple[float, float, float, float, int, list[RowReview], int, bool]:
-    """What `_totals` needs of the rows, in one pass: Σ reported, Σ point, Σ lo, Σ hi (TableReview's
-    properties; summed in row order from 0 as `sum()` does, so bit for bit the same), the number of
+    """What `_totals` needs of the rows, in one pass: Σ reported, Σ point (RowReview.point), Σ lo,
+    Σ hi (the one definition of TableReview's sums; in row order from 0, as `sum()` adds), the number of
     无法复核 rows, the 多评/无法复核 rows, the number of scored rows and whether all of them are full."""
     reported_sum: float = 0
     point: float = 0
