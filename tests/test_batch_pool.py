@@ -124,3 +124,76 @@ def test_worker_preload_prepares_the_default_pack() -> None:
     worker_pack(None).cache.pop("schemas", None)
     importlib.reload(preload)
     assert worker_pack(None).cache.get("schemas")
+
+
+def test_outbox_holds_results_and_marks_the_board() -> None:
+    """A worker's "L" messages go to the shared board and its results travel in one message."""
+    import multiprocessing as mp
+
+    from jixiao.batch import BOARD_BEATS, BOARD_LOADED, _Outbox
+
+    parent, child = mp.Pipe()
+    board = mp.get_context("fork").RawArray("q", [-1, 0])
+    out = _Outbox(child, board)
+    out.since = time.monotonic() + 3600  # no flush by the clock in this test
+    for msg in (("L", 5), ("L", 6), ("R", 5, "s5"), ("R", 6, "s6")):
+        out.put(msg)
+    assert board[BOARD_LOADED] == 6 and board[BOARD_BEATS] == 4
+    assert not parent.poll()  # nothing sent yet
+    out.flush()
+    assert parent.recv() == ("RS", [("R", 5, "s5"), ("R", 6, "s6")])
+    out.flush()  # nothing held: nothing sent
+    assert not parent.poll()
+
+
+def test_board_tells_what_was_read_and_that_the_worker_lives() -> None:
+    import multiprocessing as mp
+    from collections import deque
+
+    from jixiao.batch import _Slot
+
+    board = mp.get_context("fork").RawArray("q", [2, 0])
+    slot = _Slot(proc=None, conn=None, board=board)  # type: ignore[arg-type]
+    slot.pending = deque(Task(i, f"f{i}", f"f{i}", chunk=1 if i < 4 else 2) for i in range(1, 6))
+    slot.mark_loaded()
+    assert [t.loaded for t in slot.pending] == [True, True, False, False, False]
+    for t in slot.pending:
+        t.loaded = False
+    board[0] = 4  # a file of the next chunk: the oldest chunk is not the one being read
+    slot.mark_loaded()
+    assert not any(t.loaded for t in slot.pending)
+    assert not slot.alive_since_last_look()
+    board[1] += 1
+    assert slot.alive_since_last_look() and not slot.alive_since_last_look()
+
+
+def test_worker_killed_while_reading_blames_one_file(tmp_path: Path) -> None:
+    """The real protocol (no replacement check): a worker killed in the middle of reading its
+    chunk gets the file it was reading blamed; every other file is still answered once."""
+    import threading
+
+    from workbooks import example_copy
+
+    paths = [example_copy(tmp_path, f"u{i:02d}.xlsx") for i in range(40)]
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), annotate="never")
+    got: dict[str, Summary] = {}
+    seen_before_kill: list[int] = []
+    with WorkerPool(opts, 1, chunk=40) as pool:
+        def kill_while_reading() -> None:
+            board = pool._slots[0].board
+            while board[0] < 5:
+                time.sleep(0.0005)
+            seen_before_kill.append(board[0])
+            os.kill(pool._slots[0].proc.pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_while_reading)
+        killer.start()
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.setdefault(t.rel, s))
+        killer.join()
+    assert sorted(got) == sorted(p.name for p in paths)
+    crashed = [n for n, s in got.items() if s.failure_code == "CRASH"]
+    assert len(crashed) == 1
+    # a file after the last one marked read (the worker may read on until the signal lands),
+    # not the first file of the chunk, which is what a blind guess would blame
+    assert int(crashed[0][1:3]) > seen_before_kill[0] >= 5
+    assert all(s.failure_code is None for n, s in got.items() if n not in crashed)

@@ -61,10 +61,15 @@ def test_float_parse_matches_the_reference() -> None:
             assert repr(tuple(nz.parse_value(x, kind))) == repr(_reference_number(x, kind)), (x, kind)
 
 
-def test_zero_floats_still_share_the_cached_parse() -> None:
-    nz._parse_cached.cache_clear()
-    first = nz.parse_value(0.0, "money")
-    assert nz.parse_value(-0.0, "money") is first  # 0.0 == -0.0: one cache entry, as before
+def test_a_negative_zero_is_parsed_as_itself_whatever_came_before() -> None:
+    """0.0 == -0.0 (one hash): a cache keyed on the value once gave -0.0 the parse of an
+    earlier 0.0 (and the other way round), so a cell's parse depended on the batch."""
+    for first, second in ((0.0, -0.0), (-0.0, 0.0)):
+        nz._parse_cached.cache_clear()
+        a, b = nz.parse_value(first, "money"), nz.parse_value(second, "money")
+        assert repr(tuple(a)) == repr(_reference_number(first, "money"))
+        assert repr(tuple(b)) == repr(_reference_number(second, "money"))
+        assert repr(a) != repr(b)
 
 
 ENTRIES = ["95%", "≥95%", "≤482.29万元", "1,435.09", "１４３５.０９", "2642次", "≥ 1506次", "100", "0.9117", "007",

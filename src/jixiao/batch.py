@@ -8,12 +8,15 @@ Design (measurements: bench/README.md):
   A worker reads and models each file of a chunk on its own, then runs the rule pack once
   for the whole chunk: pandera validates all the chunk's tables in ONE call, which is what
   makes its fixed per-call cost affordable (`check.check_models`).
-- Each file is isolated. A worker reports each file as read ("L") and as done ("R"); the
-  parent therefore knows which file a worker is on. If it takes longer than `timeout` (the
-  worker's own SIGALRM normally ends it first) or the worker dies (segfault, out of memory
-  under RLIMIT_AS), the worker is replaced and that file is recorded as a failure; the
-  other files go back to the queue. If the shared step of a chunk is what failed, the
-  chunk's files are checked again one by one, so only the culprit is blamed.
+- Each file is isolated. A worker marks each file as read ("L") on a small shared-memory
+  board and sends the results ("R") in one message per chunk (or per 0.2 s): a message per
+  file woke the parent thousands of times a second, on the cores the workers need. From the
+  board the parent knows which file a worker is on and that it is alive. If a file takes
+  longer than `timeout` (the worker's own SIGALRM normally ends it first) or the worker
+  dies (segfault, out of memory under RLIMIT_AS), the worker is replaced and that file is
+  recorded as a failure; the other files go back to the queue. If the shared step of a
+  chunk is what failed, the chunk's files are checked again one by one, so only the
+  culprit is blamed.
 - Workers send back a compact `Summary` per file, never the model, and write the annotated
   copy themselves; the parent only streams rows into the roll-up.
 - On spawn/forkserver platforms the main module must be import-safe
@@ -256,12 +259,14 @@ def failure_summary(rel: str, code: str, message: str) -> Summary:
 # ----------------------------------------------------------------------------------------------
 
 
-def _worker_main(conn: Connection, opts: Options) -> None:
-    """Loop: receive a chunk of tasks, answer it (see `process_chunk`)."""
+def _worker_main(conn: Connection, opts: Options, board: Any = None) -> None:
+    """Loop: receive a chunk of tasks, answer it (see `process_chunk` and `_Outbox`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _limit_memory(opts.memory_mb)
     _tune_gc()
+    # A replacement check runs file by file and may hang between results: each is sent at once.
+    out = _Outbox(conn, board) if board is not None and not opts.check else None
     while True:
         try:
             msg = conn.recv()
@@ -270,7 +275,44 @@ def _worker_main(conn: Connection, opts: Options) -> None:
         if msg is None:
             conn.send(("bye", _peak_rss_kib()))
             return
-        process_chunk(msg, opts, conn.send)
+        if out is None:
+            process_chunk(msg, opts, conn.send)
+        else:
+            process_chunk(msg, opts, out.put)
+            out.flush()  # before waiting for the next chunk
+
+
+# board slots: the last file read ("L"), and a counter of every sign of life
+BOARD_LOADED, BOARD_BEATS = 0, 1
+FLUSH_SECONDS = 0.2  # results wait at most this long in a worker (annotation is slow per file)
+
+
+class _Outbox:
+    """A worker's side of the protocol of `process_chunk`: "L" and "H" go to the shared board
+    (no message, the parent reads it when it needs to), "R" is held and sent in a batch."""
+
+    __slots__ = ("board", "conn", "held", "since")
+
+    def __init__(self, conn: Connection, board: Any) -> None:
+        self.conn, self.board = conn, board
+        self.held: list[Any] = []
+        self.since = time.monotonic()
+
+    def put(self, msg: Any) -> None:
+        board = self.board
+        board[BOARD_BEATS] += 1
+        if msg[0] == "L":
+            board[BOARD_LOADED] = msg[1]
+        elif msg[0] == "R":
+            self.held.append(msg)
+            if time.monotonic() - self.since >= FLUSH_SECONDS:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.held:
+            self.conn.send(("RS", self.held))
+            self.held = []
+        self.since = time.monotonic()
 
 
 def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Callable[[Any], None]) -> None:
@@ -437,8 +479,30 @@ def _quiet_blas() -> None:
 class _Slot:
     proc: Any
     conn: Connection
+    board: Any = None  # the worker's shared board (see _Outbox); None for a stand-in in tests
     pending: deque[Task] = field(default_factory=deque)
-    started: float = 0.0  # when the oldest pending task began
+    started: float = 0.0  # when the oldest pending task began, or the last sign of life
+    beats: int = 0  # the board's counter when last looked at
+
+    def alive_since_last_look(self) -> bool:
+        """True if the worker did anything since the last call: it is slow, not stuck."""
+        if self.board is None:
+            return False
+        beats = self.board[BOARD_BEATS]
+        moved, self.beats = beats != self.beats, beats
+        return moved
+
+    def mark_loaded(self) -> None:
+        """Mark the tasks of the oldest chunk read up to the board's last read file."""
+        if self.board is None or not self.pending:
+            return
+        last, head = self.board[BOARD_LOADED], self.pending[0].chunk
+        chunk = [t for t in self.pending if t.chunk == head]
+        if any(t.index == last for t in chunk):
+            for t in chunk:
+                t.loaded = True
+                if t.index == last:
+                    break
 
 
 @dataclass(slots=True)
@@ -473,11 +537,12 @@ class WorkerPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.opts), daemon=True,
+        board = self._ctx.RawArray("q", [-1, 0])
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.opts, board), daemon=True,
                                  name="jixiao-worker")
         proc.start()
         child.close()
-        return _Slot(proc=proc, conn=parent)
+        return _Slot(proc=proc, conn=parent, board=board)
 
     def close(self, *, graceful: bool = True) -> None:
         for slot in self._slots:
@@ -551,10 +616,15 @@ class WorkerPool:
                 if slot.conn in ready or dead:
                     dead = self._drain(slot, on_result) or dead
                 if dead and slot.pending:
+                    slot.mark_loaded()
                     self._fail(slot, queue, on_result, "CRASH", _crash_message(slot.proc))
                 elif dead:
                     self._replace(slot)
                 elif timeout is not None and slot.pending and now - slot.started > timeout:
+                    if slot.alive_since_last_look():  # a long chunk of slow files, still moving
+                        slot.started = now
+                        continue
+                    slot.mark_loaded()
                     self._fail(slot, queue, on_result, "TIMEOUT",
                                f"检查超时（超过 {self.opts.timeout:g} 秒），已跳过该文件")
 
@@ -578,20 +648,28 @@ class WorkerPool:
             while slot.conn.poll():
                 msg = slot.conn.recv()
                 slot.started = time.monotonic()  # any sign of life restarts the clock
+                slot.alive_since_last_look()  # and counts as the last look at the board
                 kind, index = msg[0], msg[1]
-                if kind == "L":
+                if kind == "RS":  # a worker's batch of results (_Outbox)
+                    for m in index:
+                        self._answer(slot, m[1], m[2], on_result)
+                elif kind == "L":
                     for t in slot.pending:
                         if t.index == index:
                             t.loaded = True
                             break
                 elif kind == "R":
-                    task = slot.pending.popleft()
-                    if task.index != index:  # cannot happen: the worker answers in order
-                        raise RuntimeError(f"worker answered task {index}, expected {task.index}")
-                    on_result(task, msg[2])
+                    self._answer(slot, index, msg[2], on_result)
         except (EOFError, OSError):
             return True
         return False
+
+    @staticmethod
+    def _answer(slot: _Slot, index: int, summary: Summary, on_result: Callable[[Task, Summary], None]) -> None:
+        task = slot.pending.popleft()
+        if task.index != index:  # cannot happen: the worker answers in order
+            raise RuntimeError(f"worker answered task {index}, expected {task.index}")
+        on_result(task, summary)
 
     def _fail(self, slot: _Slot, queue: deque[Task], on_result: Callable[[Task, Summary], None],
               code: str, message: str) -> None:

@@ -78,8 +78,8 @@ def _decimals_of_text(num: str) -> int:
 def parse_value(raw: Any, kind: str = "auto") -> Parsed:
     """Parse one cell (cached by value: labels and typical entries recur across a batch)."""
     cls = type(raw)
-    if cls is float and raw:  # not cached: a unit's own amounts rarely repeat, and parsing one is cheap
-        return _from_number(raw, kind)  # (zeros are: 0.0 and -0.0 share one cached parse, as before)
+    if cls is float:  # not cached: a unit's own amounts rarely repeat, parsing one is cheap, and
+        return _from_number(raw, kind)  # 0.0 == -0.0 would make one zero's parse the other's
     if raw is None:
         return BLANK
     try:

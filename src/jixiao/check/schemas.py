@@ -326,16 +326,27 @@ def validate(models: Sequence[tuple[Any, WorkbookModel]], pack: Pack) -> dict[An
         try:
             schema.validate(df, lazy=True, inplace=True)  # inplace: no copy (nothing is coerced)
         except pa.errors.SchemaErrors as err:
-            _collect(err.failure_cases, frame_name, frames, pack, out)
+            order = {c.name: k for k, c in enumerate(schema.checks)}
+            _collect(err.failure_cases, frame_name, frames, pack, out, order)
     return out
 
 
-def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any, list[Finding]]) -> None:
+def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any, list[Finding]],
+             order: dict[str, int]) -> None:
+    """Findings from pandera's failure cases, in frame row order, then in the schema's check
+    order: pandera sorts its list with an unstable sort, so its own order could depend on the
+    other workbooks of the batch (and a file's findings on whether it was checked alone)."""
     seen: set[tuple[Any, ...]] = set()
+    cases = []
     for check, position in zip(fc["check"], fc["index"], strict=True):
         if not isinstance(check, str) or "|" not in check or position is None:
             continue  # a structural failure (dtype) would be a bug in build_frames, not in the workbook
-        index = _label_at(frames, frame_name, position)
+        i = _position(position)
+        if i is not None:
+            cases.append((i, order.get(check, len(order)), check))
+    cases.sort()
+    for i, _rank, check in cases:
+        index = _label_at(frames, frame_name, i)
         if index is None:
             continue
         rule_id, sub = check.split("|", 1)
@@ -349,14 +360,18 @@ def _collect(fc: Any, frame_name: str, frames: Frames, pack: Pack, out: dict[Any
             out.setdefault(index[0], []).append(f)
 
 
-def _label_at(frames: Frames, frame_name: str, position: Any) -> tuple[Any, ...] | None:
-    """The index label of a failing row, from the position pandera reports (frames are 0..n-1)."""
+def _position(position: Any) -> int | None:
+    """The frame row pandera reports (frames are indexed 0..n-1)."""
     if isinstance(position, float) and position.is_integer():
         position = int(position)  # a position column holding a missing label too is read as floats
     try:
-        i = operator.index(position)
+        return operator.index(position)
     except TypeError:
         return None
+
+
+def _label_at(frames: Frames, frame_name: str, i: int) -> tuple[Any, ...] | None:
+    """The index label of failing row i."""
     n = len(frames.scored_rows if frame_name == "scored" else frames.amount_values)
     return frames.key(frame_name, i) if 0 <= i < n else None
 
