@@ -112,3 +112,48 @@ def test_equal_raw_values_of_other_types_are_not_mixed_up() -> None:
         made.append(model.annex1.expenses[0].values["本年预算数"])
     assert [v.raw for v in made] == [1.0, 1, True, "1"] and [type(v.raw) for v in made] == [float, int, bool, str]
     assert [v.text for v in made] == ["1", "1", "True", "1"]
+
+
+def test_number_fields_are_the_fields_of_parse_value() -> None:
+    """The model spreads number_fields into a Value for a float: what parse_value gives."""
+    rnd = random.Random(7)
+    xs = [rnd.uniform(-1e6, 1e6) for _ in range(2000)] + [round(rnd.uniform(0, 1e5), rnd.randint(0, 7)) for _ in range(2000)]
+    xs += [struct.unpack("d", rnd.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(2000)]
+    xs += [0.0, -0.0, 1e15, 1e16, 5e-324, 1.5e-7, 0.1 + 0.2, float("inf"), float("-inf"), float("nan")]
+    for x in xs:
+        for kind in KINDS:
+            fields = nz.number_fields(x, kind)
+            assert type(fields) is tuple and repr(fields) == repr(tuple(nz.parse_value(x, kind))), (x, kind)
+            v = m._new_value("附件一", "B6", x, fields, False)
+            assert repr(_fields(v)) == repr(_fields(m.Value("附件一", "B6", x, *nz.parse_value(x, kind), False)))
+
+
+def _row_twice(cell: CellRef) -> Located:
+    return _located({"本年预算数": cell, "本年决算数": cell})  # one cell under two columns, in two rows
+
+
+def test_a_shared_value_is_never_handed_twice_to_one_model() -> None:
+    """The table remembers which builder last took a Value: a later model that takes it becomes
+    the holder, and its own second request gets a twin, as does the first model's."""
+    for raw in ("12.5", 12.5, None, "三公经费", 7):
+        cell = CellRef("附件一", 9, 2, raw)
+        first, second = m.build(_row_twice(cell)), m.build(_row_twice(cell))
+        for model in (first, second):
+            leaves = [v for r in model.annex1.expenses for v in r.values.values()]
+            assert len(leaves) == 4 and len({id(v) for v in leaves}) == 4
+            assert all(_fields(v) == _fields(leaves[0]) for v in leaves)
+        assert first.annex1.expenses[0].values["本年预算数"] is second.annex1.expenses[0].values["本年预算数"]
+
+
+def test_builds_in_two_threads_do_not_share_a_value_within_one_model() -> None:
+    """Interleaved builds (one per thread) each keep their Values distinct."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cell = CellRef("附件一", 9, 2, "12.5")
+    with ThreadPoolExecutor(1) as one, ThreadPoolExecutor(1) as two:
+        a = one.submit(m._Builder).result()
+        b = two.submit(m._Builder).result()
+        first = one.submit(a.value, cell, "money").result()
+        two.submit(b.value, cell, "money").result()
+        again = one.submit(a.value, cell, "money").result()
+    assert again is not first and _fields(again) == _fields(first)

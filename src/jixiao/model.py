@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from .locate import CellRef, Located, LocatedAnnex, LocatedRow
-from .normalize import Parsed, parse_value
+from .normalize import number_fields, parse_value
 from .text import a1, fold, label_key
 
 # Canonical column keys. User-facing, so Chinese; also used as names in rule expressions.
@@ -262,7 +263,7 @@ def value_of(ref: CellRef | None, kind: str = "auto", sheet: str = "") -> Value:
     return _new_value(sheet, a1(r, c), raw, parse_value(raw, kind), formula_blank)
 
 
-def _new_value(sheet: str, cell: str, raw: Any, parsed: Parsed, formula_blank: bool) -> Value:
+def _new_value(sheet: str, cell: str, raw: Any, parsed: tuple[Any, ...], formula_blank: bool) -> Value:
     """Value(sheet, cell, raw, *parsed, formula_blank), every field set, without the call
     machinery of a dataclass __init__ (most of its cost: a hundred are made per workbook)."""
     v = _object_new(Value)
@@ -288,9 +289,21 @@ _object_new = object.__new__
 # or None; other types go with their type, as True == 1 == 1.0 would mix them up. No stage changes
 # a Value after this one. Bounded: a kind's table is cleared when full (a unit's own amounts no
 # longer push the labels out); long texts (a unit's own prose, rarely repeated) are not kept.
-_SHARED: dict[str, dict[Any, Value]] = {k: {} for k in ("text", "number", "money", "ratio", "target", "auto")}
+# An entry is [Value, the builder it was last handed to]: one compare tells whether this model
+# already holds it (cheaper than a set of ids per model). That holds while builds do not
+# interleave, hence one set of tables per thread (a thread builds one model at a time).
+_KINDS = ("text", "number", "money", "ratio", "target", "auto")
 _SHARED_MAX = 4096  # per kind: 16,384 in all for the four kinds in use, as one table held before
 _SHARED_TEXT = 200
+_local = threading.local()
+
+
+def _shared_tables() -> dict[str, dict[Any, list[Any]]]:
+    try:
+        return _local.shared  # type: ignore[no-any-return]
+    except AttributeError:
+        _local.shared = shared = {k: {} for k in _KINDS}
+        return shared
 
 
 class _Builder:
@@ -298,15 +311,15 @@ class _Builder:
     rule engine tells leaves apart by identity: check.expr `env.trunc is v`), shared only
     with other models."""
 
-    __slots__ = ("given",)
+    __slots__ = ("shared",)
 
     def __init__(self) -> None:
-        self.given: set[int] = set()  # ids of the shared Values this model holds
+        self.shared = _shared_tables()
 
     def value(self, ref: CellRef | None, kind: str = "auto", sheet: str = "") -> Value:
         if ref is None:
             return Value(sheet, "")  # missing(sheet)
-        raw = ref.raw
+        raw = ref[3]
         cls = raw.__class__
         if cls is str:
             if len(raw) > _SHARED_TEXT:
@@ -320,22 +333,22 @@ class _Builder:
             key = ref
         else:
             key = (ref, cls)
-        shared = _SHARED[kind]
+        shared = self.shared[kind]
         try:
-            v = shared.get(key)
+            entry = shared.get(key)
         except TypeError:  # unhashable raw value
             return value_of(ref, kind)
-        if v is None:
+        if entry is None:
             if len(shared) >= _SHARED_MAX:
                 shared.clear()
-            v = shared[key] = _new_value(ref[0], a1(ref[1], ref[2]), raw, parse_value(raw, kind), ref[4])
-            self.given.add(id(v))
+            parsed = number_fields(raw, kind) if cls is float else parse_value(raw, kind)
+            v = _new_value(ref[0], a1(ref[1], ref[2]), raw, parsed, ref[4])
+            shared[key] = [v, self]
             return v
-        i = id(v)
-        if i in self.given:  # the same cell twice in this model (e.g. under one merge)
-            return _twin(v)
-        self.given.add(i)
-        return v
+        if entry[1] is self:  # the same cell twice in this model (e.g. under one merge)
+            return _twin(entry[0])
+        entry[1] = self
+        return entry[0]
 
     def fields(self, ann: LocatedAnnex, names: tuple[str, ...]) -> dict[str, Value]:
         return {n: self.value(ann.fields.get(n), _KIND_OF_FIELD.get(n, "text"), ann.sheet) for n in names}
