@@ -114,6 +114,28 @@ def test_every_lane_the_screen_keeps_has_the_interpreters_truth(src: str, precis
     assert kept > 50  # the screen decides most lanes itself
 
 
+@pytest.mark.parametrize("src", EXPRESSIONS)
+def test_lanes_in_runs_per_column_read_as_one_lane_each(src: str) -> None:
+    """`Lanes.per`: names looked up once per run of lanes (one per column) give what looking
+    them up lane by lane gives, truth and hand-overs alike."""
+    rule = compile_rule({"id": "T", "title": "t", "severity": "error", "scope": "附件一", "expr": src,
+                         "message": "m", "params": {"ratio": 0.2}, "strict_names": False})
+    rng = random.Random("runs " + src)
+    contexts = [_ns(rng) for _ in range(120)]
+    columns = (*COLUMNS, None)
+    ns = [c for c in contexts for _ in columns]
+    cols = [col for _ in contexts for col in columns]
+    out = []
+    for per in (1, len(columns)):
+        ve = VEnv(rule, {}, Lanes(ns, cols, per=per))
+        with np.errstate(all="ignore"):
+            res = truth(compile_vector(src)(ve, NONE), ve)
+        out.append((res, ve.bad.copy()))
+    (res1, bad1), (res3, bad3) = out
+    assert (bad1 == bad3).all()
+    assert (res1[~bad1] == res3[~bad3]).all()
+
+
 def test_screen_of_a_lane_set_shares_names_between_rules() -> None:
     pack = load_pack()
     rules = [pack.rules[i] for i in ("NAT-E1", "WARN-13", "WARN-14")]

@@ -117,7 +117,7 @@ def _screen(models: Sequence[WorkbookModel], names: Sequence[ModelNames | None],
         vrules = {rule.id: vector.vector_rule(rule) for rule in pack.enabled_rules() if rule.kind == "expr"}
         pack.cache["engine.vector"] = vrules
     out: dict[str, _Screened] = {}
-    shared: dict[tuple[Any, ...], tuple[vector.Lanes, list[int]]] = {}  # rules over the same lanes share them
+    shared: dict[tuple[Any, ...], tuple[vector.Lanes, list[int], Any]] = {}  # rules over the same lanes share them
     for phase in ("main", "late"):
         for rule, plan in _phase_rules(pack, phase):
             vr = vrules.get(rule.id) if plan is not None else None
@@ -125,8 +125,9 @@ def _screen(models: Sequence[WorkbookModel], names: Sequence[ModelNames | None],
                 continue
             key = (rule.scope, rule.per, plan.columns)
             if key not in shared:
-                shared[key] = _screen_lanes(rule, plan.columns, models, names)
-            lanes, starts = shared[key]
+                lanes, starts = _screen_lanes(rule, plan.columns, models, names)
+                shared[key] = (lanes, starts, np.array(starts))
+            lanes, starts, start_array = shared[key]
             target = pack.rules.get(rule.display_rule)
             display = plan.display and target is not None and target.enabled
             try:
@@ -136,7 +137,7 @@ def _screen(models: Sequence[WorkbookModel], names: Sequence[ModelNames | None],
             except Exception:  # whatever else the screen trips on, the interpreter decides
                 continue
             lanes_left = np.flatnonzero(need)
-            owners = np.searchsorted(np.array(starts), lanes_left, side="right") - 1
+            owners = np.searchsorted(start_array, lanes_left, side="right") - 1
             out[rule.id] = _Screened(need, starts, frozenset(owners.tolist()))
     return out
 
@@ -150,15 +151,15 @@ def _screen_lanes(rule: Rule, columns: tuple[str | None, ...], models: Sequence[
     lane_ns: list[dict[str, Any]] = []
     cols: list[str | None] = []
     starts: list[int] = []
+    per = len(columns)
     for model, nm in zip(models, names, strict=True):
         assert nm is not None
         starts.append(len(cols))
         for ns, _row in _lanes(rule, nm, model):
-            for column in columns:
-                lane_ns.append(ns)
-                cols.append(column)
+            lane_ns += [ns] * per
+            cols += columns
     starts.append(len(cols))
-    return vector.Lanes(lane_ns, cols), starts
+    return vector.Lanes(lane_ns, cols, per=per), starts
 
 
 class _ExprPlan(NamedTuple):

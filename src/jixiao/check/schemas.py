@@ -292,8 +292,10 @@ def schemas_of(pack: Pack) -> dict[str, Any]:
         if rule.kind != "schema":
             continue
         for frame, sub, fn in _checks_for(rule):
-            # no `error=`: pandera would report it instead of the name, which carries the rule id
-            checks[frame].append(pa.Check(fn, name=f"{rule.id}|{sub}"))
+            # no `error=`: pandera would report it instead of the name, which carries the rule id.
+            # ignore_na=False: every frame has a bool column, so no row is all-NA and pandera's
+            # per-check pass over the whole frame looking for one would change nothing
+            checks[frame].append(pa.Check(fn, name=f"{rule.id}|{sub}", ignore_na=False))
     out: dict[str, Any] = {}
     if checks["scored"]:
         out["scored"] = pa.DataFrameSchema({

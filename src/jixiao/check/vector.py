@@ -80,17 +80,19 @@ class Lanes:
     ns: list[dict[str, Any]]
     cols: list[str | None]
     cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    per: int = 1  # lanes come in runs of this many with the same names (one per column)
 
 
 class VEnv:
     """What the vector nodes see: the lanes and the rule's settings."""
 
     __slots__ = ("bad", "cache", "cols", "display", "display_decimals", "exact", "exact_operands", "lets",
-                 "min_decimals", "n", "ns", "params", "tolerance")
+                 "min_decimals", "n", "ns", "params", "per", "tolerance")
 
     def __init__(self, rule: Rule, lets: dict[str, VNode], lanes: Lanes) -> None:
         self.n = len(lanes.ns)
         self.ns = lanes.ns
+        self.per = lanes.per
         self.cols = lanes.cols
         self.cache = lanes.cache
         self.params = rule.params
@@ -175,26 +177,21 @@ class _Cells:
 
 def _cells(objs: list[Any], cols: Sequence[str | None]) -> _Cells:
     """`cols[k]`: the column that item k is read in (its lane's)."""
-    nums: list[float | None] = []
-    decs: list[int] = []
-    cells: list[Any] = []
+    # comprehensions over the kinds of objects present (mostly cells, or rows read in a column)
+    kinds = set(map(type, objs))
+    cells = objs
+    if RowNS in kinds:  # RowNS.column_value in the lane's column
+        cells = [x.row.values.get(c, BLANK) if type(x) is RowNS and c is not None else x
+                 for x, c in zip(objs, cols, strict=True)]
+        kinds = set(map(type, cells))
     others: list[tuple[int, Any]] = []
-    for i, x in enumerate(objs):
-        t = type(x)
-        if t is RowNS:  # RowNS.column_value in the lane's column
-            column = cols[i]
-            if column is not None:
-                x = x.row.values.get(column, BLANK)
-                t = type(x)
-        if t is Value:
-            nums.append(x.number)
-            decs.append(x.decimals or 0)
-        else:
-            nums.append(None)
-            decs.append(0)
-            if x is not BLANK:
-                others.append((i, x))
-        cells.append(x)
+    if kinds == {Value}:
+        nums: list[float | None] = [x.number for x in cells]
+        decs = [x.decimals or 0 for x in cells]
+    else:
+        nums = [x.number if type(x) is Value else None for x in cells]
+        decs = [(x.decimals or 0) if type(x) is Value else 0 for x in cells]
+        others = [(i, x) for i, x in enumerate(cells) if type(x) is not Value and x is not BLANK]
     mid = np.array(nums, dtype=float)  # None -> NaN
     blank = np.isnan(mid)
     if blank.any():
@@ -230,7 +227,7 @@ def _read(c: _Cells, lane: np.ndarray | None, ve: VEnv, side: int, text_bad: boo
     odd = ~blank & (~np.isfinite(mid) | (d < 0) | (d >= len(HALF_UNITS)))
     if odd.any():
         np.logical_or.at(ve.bad, lane, odd) if lane is not None else np.logical_or(ve.bad, odd, out=ve.bad)
-    half = _HALF[np.clip(d, 0, len(HALF_UNITS) - 1)]
+    half = _HALF[np.minimum(np.maximum(d, 0), len(HALF_UNITS) - 1)]  # np.clip, without its dtype checks
     lo = mid - half
     hi = mid + half
     if ve.exact or (side == RIGHT and ve.exact_operands):  # exact, but a display leaf is still rounded
@@ -450,6 +447,11 @@ def _terms(args: list[VObj], ve: VEnv) -> _Terms:
     if len(args) == 1 and set(map(type, args[0].objs)) == {list}:
         lists = args[0].objs
         items = list(chain.from_iterable(lists))
+        if set(map(type, items)) == {RowNS} and None not in ve.cols:
+            # rows read in their lane's column (`sum(项目支出.明细)`); a BLANK term adds nothing
+            lists = [[v for x in row_list if (v := x.row.values.get(c, BLANK)) is not BLANK]
+                     for row_list, c in zip(lists, ve.cols, strict=True)]
+            items = list(chain.from_iterable(lists))
         if set(map(type, items)) == {Value}:
             return _cell_terms(items, list(map(len, lists)), ve.n)
     nums: list[float] = []
@@ -621,6 +623,12 @@ def _step_all(objs: list[Any], attr: str) -> list[Any]:
     """`expr.step` of every lane's object, with rows, dicts and lists of rows read directly."""
     plain = attr not in (CHILDREN, "名称", "标签")  # RowNS.attr of a column
     fld = INDICATOR_ATTRS.get(attr)  # IndicatorNS.attr
+    kinds = set(map(type, objs))
+    if len(kinds) == 1:  # all lanes alike (the usual case): one comprehension
+        if dict in kinds:
+            return [o.get(attr, BLANK) for o in objs]
+        if RowNS in kinds and plain:
+            return [o.row.values.get(attr, BLANK) for o in objs]
     out: list[Any] = []
     for o in objs:
         t = type(o)
@@ -816,9 +824,16 @@ def _path(root: str, steps: tuple[str, ...]) -> VNode:
     def path(ve: VEnv, side: int) -> VObj:
         objs = ve.cache.get(key)
         if objs is None:
-            objs = [ns.get(root, BLANK) for ns in ve.ns]
+            per = ve.per
+            # once per run of lanes with the same names, then repeated for each lane of the run
+            objs = [ns.get(root, BLANK) for ns in (ve.ns[::per] if per > 1 else ve.ns)]
             for s in steps:
                 objs = _step_all(objs, s)
+            if per > 1:
+                runs = objs
+                objs = [None] * ve.n
+                for k in range(per):
+                    objs[k::per] = runs
             ve.cache[key] = objs
         return VObj(objs, key)
     return path
