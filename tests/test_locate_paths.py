@@ -75,3 +75,29 @@ def test_indicator_table_end_matches_a_look_at_every_row() -> None:
         region = L.Region(labels, top, rng.randint(top + 1, sheet.height))
         hr, limit = rng.randint(top, region.bottom - 1), rng.randint(0, sheet.width + 1)
         assert L._indicators_end(region, hr, limit) == _plain_indicators_end(region, hr, limit)
+
+
+def _plain_next(sheet: Sheet, r: int, c: int, dr: int, dc: int, stop: int) -> L.CellRef:
+    """right_of / below by their definition: step until the origin changes (or `stop`)."""
+    here = sheet.origin(r, c)
+    r2, c2 = r + dr, c + dc
+    while (c2 if dc else r2) < stop and sheet.origin(r2, c2) == here:
+        r2, c2 = r2 + dr, c2 + dc
+    return _plain_ref(sheet, r2, c2)
+
+
+def test_origin_lookups_match_sheet_origin() -> None:
+    rng = random.Random(13)
+    for _ in range(400):
+        sheet = _random_sheet(rng)
+        region = L.Region(L.SheetLabels(sheet), 0, sheet.height)
+        get = sheet.origin_get
+        cells = [(rng.randrange(-1, sheet.height + 1), rng.randrange(-1, sheet.width + 1)) for _ in range(rng.randint(0, 6))]
+        rows, cols = [r for r, _ in cells], [c for _, c in cells]
+        assert sheet.covers_any(rows, cols) == any(sheet.covered_mask(rows, cols))
+        for r in range(sheet.height):
+            for c in range(sheet.width + 1):
+                assert get((r, c), (r, c)) == sheet.origin(r, c)
+                assert region.key(r, c) == region._labels.key(*sheet.origin(r, c))
+                assert region.right_of(r, c) == _plain_next(sheet, r, c, 0, 1, sheet.width)
+                assert region.below(r, c) == _plain_next(sheet, r, c, 1, 0, region.bottom)

@@ -159,8 +159,8 @@ class SheetLabels:
         row_start.append(len(rows))
         keys = list(map(str_label_key, raws))
         # a cell under a merged range (not its top-left) is hidden: its label does not count
-        covered = sheet.covered_mask(rows, cols)
-        if "" in keys or any(covered):  # rare: drop cells under a merge and labels folding to nothing
+        if "" in keys or sheet.covers_any(rows, cols):  # rare: drop cells under a merge and labels folding to nothing
+            covered = sheet.covered_mask(rows, cols)
             kept = [i for i, k in enumerate(keys) if k and not covered[i]]
             rows, cols, keys = [rows[i] for i in kept], [cols[i] for i in kept], [keys[i] for i in kept]
             row_start = list(map(bisect_left, repeat(rows), range(len(row_start))))
@@ -225,7 +225,8 @@ class Region:
         self._labels = labels
         self._lo = bisect_left(labels.rows, top)  # entries of the region: [_lo, _hi)
         self._hi = bisect_left(labels.rows, bottom)
-        self._name, self._origin, self._cells, self._blanks = sheet.name, sheet.origin, sheet.rows, sheet.formula_blanks
+        self._name, self._cells, self._blanks = sheet.name, sheet.rows, sheet.formula_blanks
+        self._get = sheet.origin_get  # _get(pos, pos): the origin of pos, no Python call per cell
 
     def row_cells(self, r: int) -> list[tuple[int, str]]:
         return self._labels.row(r) if self.top <= r < self.bottom else []
@@ -237,7 +238,8 @@ class Region:
     def key(self, r: int, c: int) -> str:
         if not self.top <= r < self.bottom:
             return ""
-        return self._labels.key(*self._origin(r, c))
+        pos = (r, c)
+        return self._labels.key(*self._get(pos, pos))
 
     def find(self, names: tuple[str, ...], *, start: bool = False, after: int = -1) -> tuple[int, int] | None:
         """The first cell (row-major) whose label is one of `names` (or starts with one)."""
@@ -267,7 +269,8 @@ class Region:
                 yield labels.rows[i], labels.cols[i], labels.keys[i]
 
     def ref(self, r: int, c: int) -> CellRef:
-        return self._cell(self._origin(r, c))
+        pos = (r, c)
+        return self._cell(self._get(pos, pos))
 
     def _cell(self, pos: tuple[int, int]) -> CellRef:
         """The ref of the cell at `pos`, an origin (the top-left of its merge)."""
@@ -283,11 +286,12 @@ class Region:
         if not self._blanks:
             # Usual case, no bounds tests: read clips merges to the grid, so an origin is never
             # negative; a cell past the end of its row raises and takes the checked path.
-            origin, cells, name = self._origin, self._cells, self._name
+            get, cells, name = self._get, self._cells, self._name
             out: dict[str, CellRef] = {}
             try:
                 for n, c in cols.items():
-                    r0, c0 = origin(r, c)
+                    pos = (r, c)
+                    r0, c0 = get(pos, pos)
                     out[n] = _new_ref(CellRef, (name, r0, c0, cells[r0][c0], False))
                 return out
             except IndexError:
@@ -295,10 +299,11 @@ class Region:
         return self._row_refs_checked(r, cols)
 
     def _row_refs_checked(self, r: int, cols: dict[str, int]) -> dict[str, CellRef]:
-        origin, cells, blanks, name = self._origin, self._cells, self._blanks, self._name
+        get, cells, blanks, name = self._get, self._cells, self._blanks, self._name
         out: dict[str, CellRef] = {}
         for n, c in cols.items():
-            pos = origin(r, c)
+            pos = (r, c)
+            pos = get(pos, pos)
             r0, c0 = pos
             row = cells[r0] if 0 <= r0 < len(cells) else ()
             raw = row[c0] if 0 <= c0 < len(row) else None  # Sheet.raw, inlined
@@ -307,25 +312,29 @@ class Region:
 
     def right_of(self, r: int, c: int) -> CellRef:
         """The value cell right of a label: the first cell past the label's merged range."""
-        origin = self._origin
-        c2, here, width = c + 1, origin(r, c), self.sheet.width
+        get, pos = self._get, (r, c)
+        c2, here, width = c + 1, get(pos, pos), self.sheet.width
         while c2 < width:
-            pos = origin(r, c2)
+            pos = (r, c2)
+            pos = get(pos, pos)
             if pos != here:
                 return self._cell(pos)
             c2 += 1
-        return self._cell(origin(r, c2))
+        pos = (r, c2)
+        return self._cell(get(pos, pos))
 
     def below(self, r: int, c: int) -> CellRef:
         """The value cell under a header: the first row past the header's merged range."""
-        origin = self._origin
-        r2, here, bottom = r + 1, origin(r, c), self.bottom
+        get, pos = self._get, (r, c)
+        r2, here, bottom = r + 1, get(pos, pos), self.bottom
         while r2 < bottom:
-            pos = origin(r2, c)
+            pos = (r2, c)
+            pos = get(pos, pos)
             if pos != here:
                 return self._cell(pos)
             r2 += 1
-        return self._cell(origin(r2, c))
+        pos = (r2, c)
+        return self._cell(get(pos, pos))
 
     def header_columns(self, r: int, spec: str) -> dict[str, int]:
         """{canonical name: column} of the header row `r`; `spec` names one of _HEADER_SPECS."""
@@ -530,9 +539,10 @@ def _expense_rows(region: Region, hr: int, lc: int, cols: dict[str, int]) -> lis
     rows: list[LocatedRow] = []
     section: str | None = None
     extra = 0
-    origin, key, cell, row_refs = region._origin, region._labels.key, region._cell, region.row_refs
+    get, key, cell, row_refs = region._get, region._labels.key, region._cell, region.row_refs
     for r in range(hr + 1, min(region.bottom, region.sheet.height)):
-        pos = origin(r, lc)
+        pos = (r, lc)
+        pos = get(pos, pos)
         k = key(*pos)  # the label shown at (r, lc)
         if not k:
             continue

@@ -41,7 +41,7 @@ import tempfile
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -109,6 +109,12 @@ class Sheet:
         """Top-left cell of the merged range holding (r, c), or (r, c) itself."""
         return self._origin.get((r, c), (r, c))
 
+    @property
+    def origin_get(self) -> Callable[[tuple[int, int], tuple[int, int]], tuple[int, int]]:
+        """`origin` for hot loops: `origin_get(pos, pos)` is `origin(*pos)` as one C-level dict
+        lookup, without a Python call per cell (locate asks for a few hundred per workbook)."""
+        return self._origin.get
+
     def is_covered(self, r: int, c: int) -> bool:
         """True for a cell hidden under a merged range (not its top-left)."""
         return (r, c) in self._origin
@@ -117,6 +123,10 @@ class Sheet:
         """`is_covered` of many cells, (rows[i], cols[i]), in one C-level pass: no Python call
         per cell (for callers that index every text cell of a sheet)."""
         return list(map(self._origin.__contains__, zip(rows, cols)))
+
+    def covers_any(self, rows: list[int], cols: list[int]) -> bool:
+        """`any(covered_mask(rows, cols))` without building the mask (the usual answer is no)."""
+        return bool(self._origin) and not self._origin.keys().isdisjoint(zip(rows, cols))
 
     def raw(self, r: int, c: int) -> Any:
         if 0 <= r < len(self.rows):
