@@ -94,6 +94,9 @@ def test_blame_when_a_worker_dies() -> None:
     class Slot:
         pending: deque[Task]
 
+        def mark_loaded(self, chunk: list[Task]) -> None:  # the tasks below say what was read
+            pass
+
     def run(pending: list[Task]) -> tuple[list[str], list[tuple[str, bool]]]:
         slot = Slot()
         slot.pending = deque(pending)
@@ -127,26 +130,30 @@ def test_worker_preload_prepares_the_default_pack() -> None:
 
 
 def test_outbox_holds_results_and_marks_the_board() -> None:
-    """A worker's "L" messages go to the shared board and its results travel in one message."""
+    """A worker's "L" messages go to the shared board (with the time of that sign of life); its
+    results travel in one message when held, one by one otherwise (annotation: slow per file)."""
     import multiprocessing as mp
 
-    from jixiao.batch import BOARD_BEATS, BOARD_LOADED, _Outbox
+    from jixiao.batch import BOARD_ALIVE, BOARD_LOADED, _Outbox
 
     parent, child = mp.Pipe()
     board = mp.get_context("fork").RawArray("q", [-1, 0])
-    out = _Outbox(child, board)
-    out.since = time.monotonic() + 3600  # no flush by the clock in this test
+    out = _Outbox(child, board, hold=True)
+    t0 = time.monotonic_ns()
     for msg in (("L", 5), ("L", 6), ("R", 5, "s5"), ("R", 6, "s6")):
         out.put(msg)
-    assert board[BOARD_LOADED] == 6 and board[BOARD_BEATS] == 4
+    assert board[BOARD_LOADED] == 6 and t0 <= board[BOARD_ALIVE] <= time.monotonic_ns()
     assert not parent.poll()  # nothing sent yet
     out.flush()
     assert parent.recv() == ("RS", [("R", 5, "s5"), ("R", 6, "s6")])
     out.flush()  # nothing held: nothing sent
     assert not parent.poll()
+    at_once = _Outbox(child, board, hold=False)
+    at_once.put(("R", 7, "s7"))
+    assert parent.recv() == ("RS", [("R", 7, "s7")])
 
 
-def test_board_tells_what_was_read_and_that_the_worker_lives() -> None:
+def test_board_tells_what_was_read_and_when_the_worker_last_moved() -> None:
     import multiprocessing as mp
     from collections import deque
 
@@ -155,16 +162,45 @@ def test_board_tells_what_was_read_and_that_the_worker_lives() -> None:
     board = mp.get_context("fork").RawArray("q", [2, 0])
     slot = _Slot(proc=None, conn=None, board=board)  # type: ignore[arg-type]
     slot.pending = deque(Task(i, f"f{i}", f"f{i}", chunk=1 if i < 4 else 2) for i in range(1, 6))
-    slot.mark_loaded()
+    oldest = [t for t in slot.pending if t.chunk == 1]
+    slot.mark_loaded(oldest)
     assert [t.loaded for t in slot.pending] == [True, True, False, False, False]
     for t in slot.pending:
         t.loaded = False
-    board[0] = 4  # a file of the next chunk: the oldest chunk is not the one being read
-    slot.mark_loaded()
+    board[0] = 4  # a file of the next chunk (or of an earlier run): nothing of the oldest chunk is read
+    slot.mark_loaded(oldest)
     assert not any(t.loaded for t in slot.pending)
-    assert not slot.alive_since_last_look()
-    board[1] += 1
-    assert slot.alive_since_last_look() and not slot.alive_since_last_look()
+    board[1] = time.monotonic_ns()
+    assert abs(slot.last_alive() - time.monotonic()) < 1
+
+
+def test_a_hung_worker_is_killed_one_timeout_after_its_last_sign_of_life(tmp_path: Path) -> None:
+    """Slow files (each under the timeout, together over it) are not killed; a worker that stops
+    moving is, once `timeout` (plus its margin) has passed since its last sign of life."""
+    names = [f"slow{i}.xlsx" for i in range(4)] + ["hang.xlsx", "late.xlsx"]
+    paths = _folder(tmp_path, names)
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), timeout=1.0, annotate="never",
+                   check="test_batch_pool:paced_check")
+    got: dict[str, Summary] = {}
+    t0 = time.monotonic()
+    with WorkerPool(opts, 1, chunk=6) as pool:
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.setdefault(t.rel, s))
+    elapsed = time.monotonic() - t0
+    assert sorted(got) == sorted(names)
+    assert [n for n, s in got.items() if s.failure_code == "TIMEOUT"] == ["hang.xlsx"]
+    # 4 × 0.6 s of slow files, then the kill 1 s (+ the 1 s margin) after the last of them
+    assert elapsed < 2.4 + 2.0 + 1.5
+
+
+def paced_check(path: str, opts: Options) -> FileResult:
+    """Runs inside the workers: slow files under the timeout, then one that never returns."""
+    name = Path(path).name
+    if name.startswith("slow"):
+        time.sleep(0.6)
+    if name.startswith("hang"):
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        time.sleep(3600)
+    return check_path(path, opts)
 
 
 def test_worker_killed_while_reading_blames_one_file(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ Design (measurements: bench/README.md):
   for the whole chunk: pandera validates all the chunk's tables in ONE call, which is what
   makes its fixed per-call cost affordable (`check.check_models`).
 - Each file is isolated. A worker marks each file as read ("L") on a small shared-memory
-  board and sends the results ("R") in one message per chunk (or per 0.2 s): a message per
-  file woke the parent thousands of times a second, on the cores the workers need. From the
-  board the parent knows which file a worker is on and that it is alive. If a file takes
+  board, with the time of its last sign of life, and when it does not annotate it sends the
+  results ("R") in one message per chunk: a message per file woke the parent thousands of
+  times a second, on the cores the workers need. From the board the parent knows which file
+  a worker is on and when it last moved. If a file takes
   longer than `timeout` (the worker's own SIGALRM normally ends it first) or the worker
   dies (segfault, out of memory under RLIMIT_AS), the worker is replaced and that file is
   recorded as a failure; the other files go back to the queue. If the shared step of a
@@ -259,14 +260,15 @@ def failure_summary(rel: str, code: str, message: str) -> Summary:
 # ----------------------------------------------------------------------------------------------
 
 
-def _worker_main(conn: Connection, opts: Options, board: Any = None) -> None:
+def _worker_main(conn: Connection, opts: Options, board: Any) -> None:
     """Loop: receive a chunk of tasks, answer it (see `process_chunk` and `_Outbox`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _limit_memory(opts.memory_mb)
     _tune_gc()
-    # A replacement check runs file by file and may hang between results: each is sent at once.
-    out = _Outbox(conn, board) if board is not None and not opts.check else None
+    # Results are held to the chunk's end only when finishing a file is quick: an annotated copy
+    # takes a while per file, and a replacement check runs (and may hang) file by file.
+    out = _Outbox(conn, board, hold=opts.annotate == "never" and not opts.check)
     while True:
         try:
             msg = conn.recv()
@@ -275,44 +277,40 @@ def _worker_main(conn: Connection, opts: Options, board: Any = None) -> None:
         if msg is None:
             conn.send(("bye", _peak_rss_kib()))
             return
-        if out is None:
-            process_chunk(msg, opts, conn.send)
-        else:
-            process_chunk(msg, opts, out.put)
-            out.flush()  # before waiting for the next chunk
+        process_chunk(msg, opts, out.put)
+        out.flush()  # before waiting for the next chunk
 
 
-# board slots: the last file read ("L"), and a counter of every sign of life
-BOARD_LOADED, BOARD_BEATS = 0, 1
-FLUSH_SECONDS = 0.2  # results wait at most this long in a worker (annotation is slow per file)
+# board slots: the last file read ("L"), and time.monotonic_ns() of the last sign of life
+# (a system-wide clock: the parent compares it with its own)
+BOARD_LOADED, BOARD_ALIVE = 0, 1
 
 
 class _Outbox:
     """A worker's side of the protocol of `process_chunk`: "L" and "H" go to the shared board
-    (no message, the parent reads it when it needs to), "R" is held and sent in a batch."""
+    (no message: the parent reads it when it needs to); "R" is sent, or held and sent in one
+    message at the chunk's end."""
 
-    __slots__ = ("board", "conn", "held", "since")
+    __slots__ = ("board", "conn", "held", "hold")
 
-    def __init__(self, conn: Connection, board: Any) -> None:
-        self.conn, self.board = conn, board
+    def __init__(self, conn: Connection, board: Any, *, hold: bool) -> None:
+        self.conn, self.board, self.hold = conn, board, hold
         self.held: list[Any] = []
-        self.since = time.monotonic()
 
     def put(self, msg: Any) -> None:
-        board = self.board
-        board[BOARD_BEATS] += 1
+        self.board[BOARD_ALIVE] = time.monotonic_ns()
         if msg[0] == "L":
-            board[BOARD_LOADED] = msg[1]
+            self.board[BOARD_LOADED] = msg[1]
         elif msg[0] == "R":
-            self.held.append(msg)
-            if time.monotonic() - self.since >= FLUSH_SECONDS:
-                self.flush()
+            if self.hold:
+                self.held.append(msg)
+            else:
+                self.conn.send(("RS", [msg]))
 
     def flush(self) -> None:
         if self.held:
             self.conn.send(("RS", self.held))
             self.held = []
-        self.since = time.monotonic()
 
 
 def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Callable[[Any], None]) -> None:
@@ -479,25 +477,17 @@ def _quiet_blas() -> None:
 class _Slot:
     proc: Any
     conn: Connection
-    board: Any = None  # the worker's shared board (see _Outbox); None for a stand-in in tests
+    board: Any  # the worker's shared board (see _Outbox)
     pending: deque[Task] = field(default_factory=deque)
-    started: float = 0.0  # when the oldest pending task began, or the last sign of life
-    beats: int = 0  # the board's counter when last looked at
+    started: float = 0.0  # when the oldest pending task began, or the last message
 
-    def alive_since_last_look(self) -> bool:
-        """True if the worker did anything since the last call: it is slow, not stuck."""
-        if self.board is None:
-            return False
-        beats = self.board[BOARD_BEATS]
-        moved, self.beats = beats != self.beats, beats
-        return moved
+    def last_alive(self) -> float:
+        """When the worker last showed a sign of life, on the board (time.monotonic seconds)."""
+        return float(self.board[BOARD_ALIVE]) / 1e9
 
-    def mark_loaded(self) -> None:
-        """Mark the tasks of the oldest chunk read up to the board's last read file."""
-        if self.board is None or not self.pending:
-            return
-        last, head = self.board[BOARD_LOADED], self.pending[0].chunk
-        chunk = [t for t in self.pending if t.chunk == head]
+    def mark_loaded(self, chunk: list[Task]) -> None:
+        """Mark the tasks of `chunk` (the oldest) read, up to the board's last read file."""
+        last = self.board[BOARD_LOADED]
         if any(t.index == last for t in chunk):
             for t in chunk:
                 t.loaded = True
@@ -537,7 +527,7 @@ class WorkerPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe(duplex=True)
-        board = self._ctx.RawArray("q", [-1, 0])
+        board = self._ctx.RawArray("q", [-1, time.monotonic_ns()])
         proc = self._ctx.Process(target=_worker_main, args=(child, self.opts, board), daemon=True,
                                  name="jixiao-worker")
         proc.start()
@@ -594,6 +584,7 @@ class WorkerPool:
                     part = self._next_chunk(queue, chunk)
                     if not slot.pending:
                         slot.started = now
+                        slot.board[BOARD_LOADED] = -1  # a file of an earlier run may share an index
                     try:
                         slot.conn.send([(t.index, t.path, t.rel) for t in part])
                     except (OSError, BrokenPipeError):
@@ -616,15 +607,14 @@ class WorkerPool:
                 if slot.conn in ready or dead:
                     dead = self._drain(slot, on_result) or dead
                 if dead and slot.pending:
-                    slot.mark_loaded()
                     self._fail(slot, queue, on_result, "CRASH", _crash_message(slot.proc))
                 elif dead:
                     self._replace(slot)
                 elif timeout is not None and slot.pending and now - slot.started > timeout:
-                    if slot.alive_since_last_look():  # a long chunk of slow files, still moving
-                        slot.started = now
+                    alive = slot.last_alive()
+                    if now - alive <= timeout:  # a long chunk of slow files, still moving
+                        slot.started = alive
                         continue
-                    slot.mark_loaded()
                     self._fail(slot, queue, on_result, "TIMEOUT",
                                f"检查超时（超过 {self.opts.timeout:g} 秒），已跳过该文件")
 
@@ -643,42 +633,32 @@ class WorkerPool:
         return part
 
     def _drain(self, slot: _Slot, on_result: Callable[[Task, Summary], None]) -> bool:
-        """Read every message waiting; True if the worker's pipe is closed."""
+        """Read every message waiting (the workers' results, `_Outbox`); True if the worker's
+        pipe is closed."""
         try:
             while slot.conn.poll():
-                msg = slot.conn.recv()
+                kind, results = slot.conn.recv()
                 slot.started = time.monotonic()  # any sign of life restarts the clock
-                slot.alive_since_last_look()  # and counts as the last look at the board
-                kind, index = msg[0], msg[1]
-                if kind == "RS":  # a worker's batch of results (_Outbox)
-                    for m in index:
-                        self._answer(slot, m[1], m[2], on_result)
-                elif kind == "L":
-                    for t in slot.pending:
-                        if t.index == index:
-                            t.loaded = True
-                            break
-                elif kind == "R":
-                    self._answer(slot, index, msg[2], on_result)
+                if kind != "RS":  # cannot happen: "bye" only answers close()
+                    raise RuntimeError(f"unexpected worker message {kind!r}")
+                for _r, index, summary in results:
+                    task = slot.pending.popleft()
+                    if task.index != index:  # cannot happen: the worker answers in order
+                        raise RuntimeError(f"worker answered task {index}, expected {task.index}")
+                    on_result(task, summary)
         except (EOFError, OSError):
             return True
         return False
-
-    @staticmethod
-    def _answer(slot: _Slot, index: int, summary: Summary, on_result: Callable[[Task, Summary], None]) -> None:
-        task = slot.pending.popleft()
-        if task.index != index:  # cannot happen: the worker answers in order
-            raise RuntimeError(f"worker answered task {index}, expected {task.index}")
-        on_result(task, summary)
 
     def _fail(self, slot: _Slot, queue: deque[Task], on_result: Callable[[Task, Summary], None],
               code: str, message: str) -> None:
         """A worker died or hung: blame the file it was on, or re-check its chunk file by file."""
         pending = list(slot.pending)
-        slot.pending.clear()
-        self._replace(slot)
         head = pending[0]
         same_chunk = [t for t in pending if t.chunk == head.chunk]
+        slot.mark_loaded(same_chunk)
+        slot.pending.clear()
+        self._replace(slot)
         reading = next((t for t in same_chunk if not t.loaded), None)
         culprit: Task | None = None
         if reading is not None:  # it was reading this file

@@ -2,7 +2,8 @@
 server, so what is done here once is done for all of them:
 
 - the default rule pack is loaded and its pandera schemas built (~0.1-0.3 s per worker);
-- the bundled example workbooks are checked once, which pays what a worker's first files
+- the bundled example workbooks (in a source checkout: workbook_templates/ beside rules/)
+  are checked once, which pays what a worker's first files
   cost beyond the others (lazy imports inside pandas, pandera and numpy, compiled patterns,
   the label and value caches): about a fifth more for a worker's first chunk.
 """
