@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from jixiao.batch import Options, Task, WorkerPool, check_path, run_batch
+from jixiao.batch import Options, PoolStats, Task, WorkerPool, check_path, run_batch
 from jixiao.errors import EXIT_UNCHECKABLE
 from jixiao.report.rollup import Summary
 from jixiao.result import FileResult
@@ -37,18 +37,26 @@ def _folder(tmp_path: Path, names: list[str]) -> list[Path]:
     return paths
 
 
+def _run_pool(tmp_path: Path, names: list[str], check: str, *, timeout: float, jobs: int,
+              chunk: int) -> tuple[dict[str, Summary], float, PoolStats]:
+    """Files `names` through a real pool whose workers run `check` (a function of this module):
+    each file's summary, the seconds it all took, the pool's stats."""
+    paths = _folder(tmp_path, names)
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), timeout=timeout, annotate="never",
+                   check=f"test_batch_pool:{check}")
+    got: dict[str, Summary] = {}
+    t0 = time.monotonic()
+    with WorkerPool(opts, jobs, chunk=chunk) as pool:
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.setdefault(t.rel, s))
+    return got, time.monotonic() - t0, pool.stats
+
+
 def test_hang_and_crash_are_isolated(tmp_path: Path) -> None:
     names = ["a1.xlsx", "hang.xlsx", "a2.xlsx", "crash.xlsx", "a3.xlsx", "exit.xlsx", "slow.xlsx"]
     names += [f"b{i}.xlsx" for i in range(12)]
-    paths = _folder(tmp_path, names)
-    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), timeout=1.5, annotate="never",
-                   check="test_batch_pool:misbehaving_check")
-    got: dict[str, Summary] = {}
-    t0 = time.monotonic()
-    with WorkerPool(opts, 2, chunk=3) as pool:
-        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.setdefault(t.rel, s))
-        assert pool.stats.restarts >= 3  # hang, crash, exit
-    assert time.monotonic() - t0 < 60
+    got, elapsed, stats = _run_pool(tmp_path, names, "misbehaving_check", timeout=1.5, jobs=2, chunk=3)
+    assert stats.restarts >= 3  # hang, crash, exit
+    assert elapsed < 60
     assert sorted(got) == sorted(names)  # every file answered exactly once
     assert got["hang.xlsx"].failure_code == "TIMEOUT" and "超时" in (got["hang.xlsx"].failure_message or "")
     assert got["slow.xlsx"].failure_code == "TIMEOUT"
@@ -178,14 +186,7 @@ def test_a_hung_worker_is_killed_one_timeout_after_its_last_sign_of_life(tmp_pat
     """Slow files (each under the timeout, together over it) are not killed; a worker that stops
     moving is, once `timeout` (plus its margin) has passed since its last sign of life."""
     names = [f"slow{i}.xlsx" for i in range(4)] + ["hang.xlsx", "late.xlsx"]
-    paths = _folder(tmp_path, names)
-    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), timeout=1.0, annotate="never",
-                   check="test_batch_pool:paced_check")
-    got: dict[str, Summary] = {}
-    t0 = time.monotonic()
-    with WorkerPool(opts, 1, chunk=6) as pool:
-        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.setdefault(t.rel, s))
-    elapsed = time.monotonic() - t0
+    got, elapsed, _stats = _run_pool(tmp_path, names, "paced_check", timeout=1.0, jobs=1, chunk=6)
     assert sorted(got) == sorted(names)
     assert [n for n, s in got.items() if s.failure_code == "TIMEOUT"] == ["hang.xlsx"]
     # 4 × 0.6 s of slow files, then the kill 1 s (+ the 1 s margin) after the last of them
