@@ -137,7 +137,7 @@ class Task:
     path: str
     rel: str
     chunk: int = 0  # which message to the worker carried it
-    loaded: bool = False  # the worker has read and modelled it
+    loaded: bool = False  # the worker has read and modelled it (from its board, on failure)
     solo: bool = False  # re-checked on its own after its chunk's shared step failed
 
 
@@ -314,7 +314,8 @@ class _Outbox:
 
 
 def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Callable[[Any], None]) -> None:
-    """Check a chunk of files; messages to the parent, in this order:
+    """Check a chunk of files; progress goes to `send`, in this order (in a worker, `_Outbox`
+    puts "L" and "H" on the shared board and sends the "R"s to the parent):
 
     ("L", index)           file `index` is read and modelled (or failed doing so)
     ("H", index)           heartbeat: file `index` is being checked on its own
