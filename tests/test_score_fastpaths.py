@@ -2,7 +2,7 @@
 
 - `_row_sums` (one pass for `_totals`) equals TableReview's properties, bit for bit;
 - an actual without whitespace or full-width characters is its own `_clean()` (`_copied`);
-- `_num_text` (uncached) is `_num` (cached); `Rubric.grade` picks the first band reached.
+- `number_text_uncached` is `number_text` (cached); `Rubric.grade` picks the first band reached.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jixiao.score import Rubric
-from jixiao.score.indicator import _UNCLEAN, _clean, _num, _num_text
+from jixiao.score.indicator import _UNCLEAN, _clean, number_text, number_text_uncached
 from jixiao.score.review import (
     CONSISTENT,
     OVER,
@@ -64,8 +64,8 @@ def test_clean_shortcut(s):
 
 
 @given(st.floats(min_value=-1e9, max_value=1e9, allow_nan=False) | st.integers(-10**6, 10**6))
-def test_num_text_is_num(x):
-    assert _num_text(x) == _num(x)
+def test_number_text_uncached_is_number_text(x):
+    assert number_text_uncached(x) == number_text(x)
 
 
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.none())

@@ -114,15 +114,17 @@ class Recomputed:
         return self.lo is not None and self.hi is not None and abs(self.hi - self.lo) <= _EPS
 
 
-def _num_text(x: float) -> str:
-    """A number as shown in basis texts and messages: at most four decimals, no trailing zeros."""
+def number_text_uncached(x: float) -> str:
+    """A number as shown in basis texts and messages: at most four decimals, no trailing zeros.
+    `number_text` is the same, cached; this one is for values that rarely recur (differences)."""
     i = int(x)
     if x == i:
         return str(i)
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
 
-_num = lru_cache(maxsize=4096)(_num_text)  # the same weights and scores recur in every workbook of a batch
+# the same weights and scores recur in every workbook of a batch
+number_text = lru_cache(maxsize=4096)(number_text_uncached)
 
 
 def _pct(x: float) -> str:
@@ -136,7 +138,7 @@ def recompute_execution(funds: LabeledRow, rubric: Rubric) -> Recomputed:
     budget, spent, stated = funds.get("全年预算数").number, funds.get("全年执行数").number, funds.get("执行率").number
     if budget is not None and spent is not None and budget > 0:
         rate = spent / budget
-        basis = f"执行率 = {_num_text(spent)}/{_num_text(budget)} = {_pct(rate)}"
+        basis = f"执行率 = {number_text_uncached(spent)}/{number_text_uncached(budget)} = {_pct(rate)}"
     elif stated is not None:
         rate = stated
         basis = f"执行率取填报值 {_pct(rate)}（缺全年预算数或全年执行数）"
@@ -144,7 +146,7 @@ def recompute_execution(funds: LabeledRow, rubric: Rubric) -> Recomputed:
         return Recomputed(0.0, weight, "执行率", "缺全年预算数、全年执行数和执行率，无法计算", verifiable=False,
                           rule="NAT-E2")
     score = execution_score(rate, weight)
-    basis += f"；得分 = min(执行率, 100%) × {_num(weight)} = {_num_text(round(score, 4))}"
+    basis += f"；得分 = min(执行率, 100%) × {number_text(weight)} = {number_text_uncached(round(score, 4))}"
     return Recomputed(score, score, "执行率", basis, True, rate >= 1 - _EPS, rate, None, "NAT-E2")
 
 
@@ -216,8 +218,8 @@ def _copied(t: Value, a: Value) -> bool:
 def _band(band: Band, weight: float, basis: str, *, rule: str = "NAT-QL1", inferred: bool = False,
           kind: str = "定性") -> Recomputed:
     lo, hi = qualitative_range(band, weight)
-    return Recomputed(lo, hi, kind, f"{basis}，得分区间 {_pct(band.lo)}–{_pct(band.hi)} × {_num(weight)} = "
-                      f"[{_num(round(lo, 4))}, {_num(round(hi, 4))}]",
+    return Recomputed(lo, hi, kind, f"{basis}，得分区间 {_pct(band.lo)}–{_pct(band.hi)} × {number_text(weight)} = "
+                      f"[{number_text(round(lo, 4))}, {number_text(round(hi, 4))}]",
                       met=band.hi >= 1.0 - _EPS, grade=band.grade, rule=rule, inferred=inferred)
 
 
@@ -272,20 +274,20 @@ def _quantitative(r: IndicatorRow, rubric: Rubric, weight: float) -> Recomputed:
     sym = _SYMBOL_OF_OP.get(op, op)
     if rate:
         fa, ft = _pct(actual), _pct(target)
-    else:  # row values rarely recur: formatted without _num's cache
+    else:  # row values rarely recur: formatted without number_text's cache
         if unit is None:
             unit = ""
-        fa, ft = _num_text(actual) + unit, _num_text(target) + unit
+        fa, ft = number_text_uncached(actual) + unit, number_text_uncached(target) + unit
     if met:
-        basis = f"实际 {fa} 满足 {sym}{ft}，达标，记满分 {_num(weight)}"
+        basis = f"实际 {fa} 满足 {sym}{ft}，达标，记满分 {number_text(weight)}"
     elif op in ("<=", "<"):
-        basis = f"实际 {fa} 未满足 {sym}{ft}，得分 = 指标值/实际值 × {_num(weight)}"
+        basis = f"实际 {fa} 未满足 {sym}{ft}，得分 = 指标值/实际值 × {number_text(weight)}"
     elif op == "=" and not rate:
-        basis = f"实际 {fa} ≠ {ft}，得分 = 较小值/较大值 × {_num(weight)}"
+        basis = f"实际 {fa} ≠ {ft}，得分 = 较小值/较大值 × {number_text(weight)}"
     else:
-        basis = f"实际 {fa} 未满足 {sym}{ft}，得分 = 实际值/指标值 × {_num(weight)}"
+        basis = f"实际 {fa} 未满足 {sym}{ft}，得分 = 实际值/指标值 × {number_text(weight)}"
     if not met:
-        basis += f" = {_num_text(round(score, 4))}"
+        basis += f" = {number_text_uncached(round(score, 4))}"
     if inferred and t.op is None:
         basis += f"（指标值未写比较符，按“{sym}”理解）"
     ratio = actual / target if op in (">=", ">", "=") and target > 0 else None
@@ -379,7 +381,7 @@ def _time(r: IndicatorRow, rubric: Rubric, weight: float, eval_year: int | None)
         return Recomputed(0.0, weight, "无法复核", f"实际完成时间“{a.text}”不如指标值“{t.text}”精确，无法判断是否按时",
                           verifiable=False)
     if actual[0] <= target[0]:
-        return Recomputed(weight, weight, "时效", f"实际完成时间“{a.text}”不晚于“{t.text}”，达标，记满分 {_num(weight)}",
+        return Recomputed(weight, weight, "时效", f"实际完成时间“{a.text}”不晚于“{t.text}”，达标，记满分 {number_text(weight)}",
                           met=True, rule="NAT-Q3", inferred=True)
     band = rubric.band("未达成")
     if band is None:

@@ -49,7 +49,14 @@ from typing import Any
 from ..findings import Finding, Severity
 from ..model import Annex2, Annex3, IndicatorRow, IndicatorTable, LabeledRow, Value, WorkbookModel
 from ..safety import printable
-from .indicator import Note, Recomputed, _num, _num_text, recompute_execution, recompute_indicator
+from .indicator import (
+    Note,
+    Recomputed,
+    number_text,
+    number_text_uncached,
+    recompute_execution,
+    recompute_indicator,
+)
 from .rubric import ALL_INDICATORS, EXECUTION, Rubric
 
 CONSISTENT, OVER, UNDER, UNVERIFIABLE, UNSCORED = "一致", "多评", "少评", "无法复核", "未自评"
@@ -271,7 +278,7 @@ class ScoreReview:
                               r.recomputed_text, Text(r.verdict, style=style.get(r.verdict, "")))
             lo, hi = t.recomputed_range
             table.add_row("", Text("合计", style="bold"), "", f"复核区间 {_disp(lo)}–{_disp(hi)}",
-                          _num(t.weight_sum), f"{_num(t.reported_total)}（{t.grade_reported}）",
+                          number_text(t.weight_sum), f"{number_text(t.reported_total)}（{t.grade_reported}）",
                           f"{_disp(t.recomputed_total)}（{t.grade_recomputed}）",
                           Text("等级不同" if t.grade_reported != t.grade_recomputed else "等级一致",
                                style="bold"), end_section=True)
@@ -280,11 +287,11 @@ class ScoreReview:
 
 def _disp(x: float) -> str:
     """Display form: at most two decimals (JSON keeps four)."""
-    return _num(round(x, 2))
+    return number_text(round(x, 2))
 
 
 def _opt(x: float | None) -> str:
-    return "" if x is None else _num(x)
+    return "" if x is None else number_text(x)
 
 
 # --- scoring ----------------------------------------------------------------------------------------
@@ -387,10 +394,10 @@ class _Table:
             diff = row.reported - rec.lo
             self._finding(
                 "WARN-12", Severity.ERROR if over else Severity.WARNING, score.cell,
-                f"{rec.basis}；自评 {_num(row.reported)} 分，{'多评' if over else '少评'} {_num(round(abs(diff), 4))} 分"
+                f"{rec.basis}；自评 {number_text(row.reported)} 分，{'多评' if over else '少评'} {number_text(round(abs(diff), 4))} 分"
                 + ("：执行率得分不得超过公式得分" if over else "：低于公式得分，如有扣分理由请在自评报告中说明"),
                 row, cells=[c for c in (budget.cell, spent.cell, stated.cell) if c],
-                expected=_num(round(rec.lo, 4)), actual=_num(row.reported), diff=_num(round(diff, 4)))
+                expected=number_text(round(rec.lo, 4)), actual=number_text(row.reported), diff=number_text(round(diff, 4)))
 
     def _indicator(self, r: IndicatorRow) -> None:
         rec = _recompute(r, self.rubric, self.year, self._memo)
@@ -440,29 +447,29 @@ class _Table:
             what = f"定性等级为“{rec.grade}”" if rec.kind == "定性" else "未达到年度指标值"
             rng = _range_text(rec)
             self._finding("WARN-06", Severity.ERROR, cell,
-                          f"{_quoted(row)}{what}（{rec.basis}），自评却记满分 {_num(w)} 分；按评分办法应得 {rng} 分",
-                          row, cells=_cells(r), expected=rng, actual=_num(s), diff=_num(round(s - rec.hi, 4)))
+                          f"{_quoted(row)}{what}（{rec.basis}），自评却记满分 {number_text(w)} 分；按评分办法应得 {rng} 分",
+                          row, cells=_cells(r), expected=rng, actual=number_text(s), diff=number_text(round(s - rec.hi, 4)))
         elif row.verdict == OVER:
             rule = "WARN-16" if rec.kind == "定性" else rec.rule
             self._finding(rule, Severity.ERROR, cell,
-                          f"{_quoted(row)}{rec.basis}；自评 {_num(s)} 分，多评 {_num(round(s - rec.hi, 4))} 分",
-                          row, cells=_cells(r), expected=_range_text(rec), actual=_num(s),
-                          diff=_num(round(s - rec.hi, 4)))
+                          f"{_quoted(row)}{rec.basis}；自评 {number_text(s)} 分，多评 {number_text(round(s - rec.hi, 4))} 分",
+                          row, cells=_cells(r), expected=_range_text(rec), actual=number_text(s),
+                          diff=number_text(round(s - rec.hi, 4)))
         elif row.verdict == UNDER:  # the usual finding (NAT-Q2 on random data): built with few calls
-            diff = _num_text(round(s - rec.lo, 4))
-            name, why, s_text = f"“{row.indicator}”", _why(explanation), _num(s)  # _quoted(row)
+            diff = number_text_uncached(round(s - rec.lo, 4))
+            name, why, s_text = f"“{row.indicator}”", _why(explanation), number_text(s)  # _quoted(row)
             if rec.kind == "定性":
                 rule, msg = "WARN-16", f"{name}{rec.basis}；自评 {s_text} 分，低于该等级的分数区间；{why}"
             elif rec.met:
                 hint = "（超额完成，若因年初指标值偏低而按偏离度调减，须写明理由）" if over_achieved else ""
-                rule, msg = "WARN-07", (f"{name}{rec.basis}，自评 {s_text} 分，达标却扣 {_num(round(w - s, 4))} 分"
+                rule, msg = "WARN-07", (f"{name}{rec.basis}，自评 {s_text} 分，达标却扣 {number_text(round(w - s, 4))} 分"
                                         f"{hint}；{why}")
             else:
                 rule, msg = rec.rule, f"{name}{rec.basis}；自评 {s_text} 分，低于公式得分；{why}"
             self._finding(rule, Severity.WARNING, cell, msg, row, cells=[r.target.cell, r.actual.cell],
                           expected=_range_text(rec), actual=s_text, diff=diff, explanation=explanation)
         if over_achieved and rec.ratio is not None:
-            ded = f"；自评扣 {_num(round(w - s, 4))} 分" if s < w - tol else ""
+            ded = f"；自评扣 {number_text(round(w - s, 4))} 分" if s < w - tol else ""
             self._finding(
                 "WARN-08", Severity.WARNING, cell,
                 f"{_quoted(row)}实际完成值“{r.actual.text}”是年度指标值“{r.target.text}”的 {rec.ratio:.2f} 倍，"
@@ -493,20 +500,20 @@ class _Table:
             extra = f"，其中 {unverifiable} 行无法复核、暂按自评计" if unverifiable else ""
             self._finding(
                 "NAT-G1", Severity.INFO, cell,
-                f"{rv.name}自评总分 {_num(reported)} 分（{rv.grade_reported}），按评分办法复核为 "
+                f"{rv.name}自评总分 {number_text(reported)} 分（{rv.grade_reported}），按评分办法复核为 "
                 f"{_disp(recomputed)} 分（{rv.grade_recomputed}）{extra}；可能区间 {_disp(lo)}–{_disp(hi)} 分",
                 expected=f"{_disp(recomputed)}（{rv.grade_recomputed}）",
-                actual=f"{_num(reported)}（{rv.grade_reported}）",
+                actual=f"{number_text(reported)}（{rv.grade_reported}）",
                 diff=_disp(reported - recomputed))
         if reported >= rub.high_total - 1e-9 and flagged:
             self._finding(
                 "WARN-15", Severity.WARNING, cell,
-                f"{rv.name}自评总分 {_num(reported)} 分（≥ {_num(rub.high_total)}），但有 {len(flagged)} 行"
+                f"{rv.name}自评总分 {number_text(reported)} 分（≥ {number_text(rub.high_total)}），但有 {len(flagged)} 行"
                 f"多评或无法复核（第 {'、'.join(str(r.row) for r in flagged)} 行）；请核实得分是否偏高",
                 cells=[r.cell for r in flagged])
         elif scored >= 3 and all_full:
             self._finding("WARN-15", Severity.INFO, cell,
-                          f"{rv.name}所有指标均为满分（总分 {_num(reported)} 分）；请确认自评实事求是")
+                          f"{rv.name}所有指标均为满分（总分 {number_text(reported)} 分）；请确认自评实事求是")
 
 
 def _row_sums(rows: list[RowReview]) -> tuple[float, float, float, float, int, list[RowReview], int, bool]:
@@ -657,5 +664,5 @@ def _range_text(rec: Recomputed) -> str:
     if rec.lo is None or rec.hi is None:
         return "—"
     if rec.exact:
-        return _num_text(round(rec.lo, 4))
-    return f"{_num_text(round(rec.lo, 4))}–{_num_text(round(rec.hi, 4))}"
+        return number_text_uncached(round(rec.lo, 4))
+    return f"{number_text_uncached(round(rec.lo, 4))}–{number_text_uncached(round(rec.hi, 4))}"
