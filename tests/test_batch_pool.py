@@ -137,6 +137,16 @@ def test_worker_preload_prepares_the_default_pack() -> None:
     assert worker_pack(None).cache.get("schemas")
 
 
+def test_warm_up_examples_leave_out_annotated_copies(tmp_path: Path) -> None:
+    from jixiao.worker_preload import example_workbooks, examples_in
+
+    for name in ("示例_甲.xlsx", "示例_甲.审核.xlsx", "示例_乙.审核.xlsx", "附件一_模板.xlsx"):
+        (tmp_path / name).write_bytes(b"")
+    # 示例_乙.审核.xlsx has no original beside it: a resubmitted copy, checked like any workbook
+    assert [p.name for p in examples_in(tmp_path)] == ["示例_乙.审核.xlsx", "示例_甲.xlsx"]
+    assert example_workbooks() and all(".审核." not in p.name for p in example_workbooks())
+
+
 def test_outbox_holds_results_and_marks_the_board() -> None:
     """A worker's "L" messages go to the shared board (with the time of that sign of life); its
     results travel in one message when held, one by one otherwise (annotation: slow per file)."""

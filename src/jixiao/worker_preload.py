@@ -18,14 +18,22 @@ WARM_UP_MODELS = 8  # enough for the batch's vector screen (check.engine.SCREEN_
 
 
 def example_workbooks() -> list[Path]:
-    """The bundled examples (workbook_templates/示例_*.xlsx beside the built-in rule packs)."""
+    """The bundled examples (workbook_templates/ beside the built-in rule packs)."""
     from .check.rulepack import builtin_roots
 
     for root in builtin_roots():
-        found = sorted((root.parent / "workbook_templates").glob("示例_*.xlsx"))
+        found = examples_in(root.parent / "workbook_templates")
         if found:
             return found
     return []
+
+
+def examples_in(folder: Path) -> list[Path]:
+    """示例_*.xlsx in `folder`, without the annotated copies that the README's first command
+    leaves beside them."""
+    from .batch import is_candidate
+
+    return sorted(p for p in folder.glob("示例_*.xlsx") if is_candidate(p.name, folder))
 
 
 def warm_up(paths: list[Path]) -> int:
