@@ -80,20 +80,26 @@ def build_corpus() -> Corpus:
     zf = zipfile.ZipFile(io.BytesIO(sst))
     members = {n: zf.read(n) for n in zf.namelist()}
     sheets = sorted(n for n in members if n.startswith("xl/worksheets/") and n.endswith(".xml"))
-    cells = _cells_of(xlsx)
-    return Corpus(xlsx=xlsx, xlsx_sst=sst, xls=_xls_of(cells), ods=_ods_of(cells), members=members, sheets=sheets)
+    cells = cells_of(xlsx)
+    return Corpus(xlsx=xlsx, xlsx_sst=sst, xls=xls_of(cells), ods=_ods_of(cells), members=members, sheets=sheets)
+
+
+def put(z: zipfile.ZipFile, name: str, body: bytes | str, compress_type: int = zipfile.ZIP_DEFLATED) -> None:
+    """`z.writestr` with a fixed time stamp: a seed's mutation is the same bytes on every run."""
+    z.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), body, compress_type=compress_type)
 
 
 def rezip(members: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, body in members.items():
-            z.writestr(name, body)
+            put(z, name, body)
     return out.getvalue()
 
 
 def to_shared_strings(data: bytes) -> bytes:
-    """Inline strings (as openpyxl writes them) moved into xl/sharedStrings.xml."""
+    """Inline strings (as openpyxl writes them) moved into xl/sharedStrings.xml, the way Excel and
+    WPS store them; the tests use it too."""
     table: list[bytes] = []
     index: dict[bytes, int] = {}
 
@@ -126,7 +132,8 @@ def to_shared_strings(data: bytes) -> bytes:
 SheetCells = list[tuple[str, list[list[Any]], list[tuple[tuple[int, int], tuple[int, int]]]]]
 
 
-def _cells_of(xlsx: bytes) -> SheetCells:
+def cells_of(xlsx: bytes) -> SheetCells:
+    """Each sheet's name, values and merged ranges, as calamine reads them."""
     import python_calamine as pc
 
     wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(xlsx))
@@ -137,7 +144,8 @@ def _cells_of(xlsx: bytes) -> SheetCells:
     return out
 
 
-def _xls_of(cells: SheetCells) -> bytes:
+def xls_of(cells: SheetCells) -> bytes:
+    """A real BIFF8 .xls with these cells and merged ranges (xlwt); the tests use it too."""
     import xlwt
 
     book = xlwt.Workbook(encoding="utf-8")
@@ -199,9 +207,9 @@ def _ods_of(cells: SheetCells) -> bytes:
                 '"content.xml" manifest:media-type="text/xml"/></manifest:manifest>')
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
-        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet", compress_type=zipfile.ZIP_STORED)
-        z.writestr("content.xml", content, compress_type=zipfile.ZIP_DEFLATED)
-        z.writestr("META-INF/manifest.xml", manifest, compress_type=zipfile.ZIP_DEFLATED)
+        put(z, "mimetype", "application/vnd.oasis.opendocument.spreadsheet", zipfile.ZIP_STORED)
+        put(z, "content.xml", content)
+        put(z, "META-INF/manifest.xml", manifest)
     return out.getvalue()
 
 
@@ -551,7 +559,7 @@ def ods_xml(rng: random.Random, corpus: Corpus) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
         for n, body in members.items():
-            z.writestr(n, body, compress_type=zipfile.ZIP_STORED if n == "mimetype" else zipfile.ZIP_DEFLATED)
+            put(z, n, body, zipfile.ZIP_STORED if n == "mimetype" else zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 

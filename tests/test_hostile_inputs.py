@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import python_calamine as pc
 from openpyxl import Workbook
 
 from jixiao.errors import CannotCheck, EmptyWorkbook, NoAnnexFound
@@ -24,6 +23,10 @@ from jixiao.read import MAX_CELL_CHARS, MAX_ROWS, read_bytes
 from workbooks import rewrite_zip
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import fuzz_run  # noqa: E402
+
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
 SHEET1 = "xl/worksheets/sheet1.xml"  # 附件一 in the example
 
@@ -41,25 +44,7 @@ def example_bytes() -> bytes:
 
 def xls_from(xlsx: Path) -> bytes:
     """A real BIFF8 .xls with the example's cells and merged ranges (xlwt)."""
-    import xlwt
-
-    src = pc.CalamineWorkbook.from_path(str(xlsx))
-    book = xlwt.Workbook(encoding="utf-8")
-    for name in src.sheet_names:
-        sheet = src.get_sheet_by_name(name)
-        ws = book.add_sheet(name)
-        rows = sheet.to_python(skip_empty_area=False)
-        covered: set[tuple[int, int]] = set()
-        for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or []:
-            ws.write_merge(r0, r1, c0, c1, rows[r0][c0] if rows[r0][c0] != "" else None)
-            covered |= {(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)}
-        for r, row in enumerate(rows):
-            for c, v in enumerate(row):
-                if (r, c) not in covered and v not in ("", None):
-                    ws.write(r, c, v)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return fuzz_run.xls_of(fuzz_run.cells_of(xlsx.read_bytes()))
 
 
 def encrypted(data: bytes) -> bytes:

@@ -27,44 +27,15 @@ from jixiao.read import MAX_UNCOMPRESSED_TOTAL, read_bytes
 from workbooks import rewrite_zip
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fuzz_run import to_shared_strings  # noqa: E402
+
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
 SHEET1 = "xl/worksheets/sheet1.xml"
 
 
 rewrite = rewrite_zip
-
-
-def to_shared_strings(data: bytes) -> bytes:
-    """The workbook with its inline strings moved into xl/sharedStrings.xml, the way Excel and
-    WPS store them (openpyxl writes inline strings)."""
-    import re
-
-    table: list[bytes] = []
-    index: dict[bytes, int] = {}
-
-    def swap(m: re.Match[bytes]) -> bytes:
-        text = m.group(2)
-        if text not in index:
-            index[text] = len(table)
-            table.append(text)
-        return m.group(1) + b' t="s"><v>%d</v></c>' % index[text]
-
-    cell = re.compile(rb'(<c\b[^>]*?) t="inlineStr"><is><t(?: xml:space="preserve")?>(.*?)</t></is></c>', re.S)
-    src = zipfile.ZipFile(io.BytesIO(data))
-    sheets = {n: cell.sub(swap, src.read(n)) for n in src.namelist() if n.startswith("xl/worksheets/sheet")}
-    sst = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="http://schemas.openxmlformats.org/'
-           b'spreadsheetml/2006/main" count="%d" uniqueCount="%d">' % (len(table), len(table))
-           + b"".join(b"<si><t xml:space=\"preserve\">" + t + b"</t></si>" for t in table) + b"</sst>")
-    return rewrite(data, {
-        **{n: (lambda x, n=n: sheets[n]) for n in sheets},
-        "xl/_rels/workbook.xml.rels": lambda x: x.replace(b"</Relationships>", b'<Relationship Id="rIdSst" Type='
-                                                         b'"http://schemas.openxmlformats.org/officeDocument/2006/'
-                                                         b'relationships/sharedStrings" Target="sharedStrings.xml"/>'
-                                                         b"</Relationships>"),
-        "[Content_Types].xml": lambda x: x.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" '
-                                                   b'ContentType="application/vnd.openxmlformats-officedocument.'
-                                                   b'spreadsheetml.sharedStrings+xml"/></Types>'),
-    }, add={"xl/sharedStrings.xml": sst})
 
 
 @pytest.fixture(scope="module")
