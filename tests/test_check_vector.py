@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from jixiao.check import check_model, check_models, engine, load_pack
-from jixiao.check.expr import BLANK, NONE, Env, _truth, compile_expr
+from jixiao.check.expr import BLANK, NONE, Env, ExprError, _truth, compile_expr
 from jixiao.check.namespace import RowNS
 from jixiao.check.rulepack import compile_rule
-from jixiao.check.vector import Lanes, VEnv, compile_vector, truth, vector_rule
+from jixiao.check.vector import Lanes, Unsupported, VEnv, compile_vector, truth, vector_rule
 from jixiao.model import LabeledRow, Value
 from jixiao.pipeline import load_model_bytes
 from test_check_support import corrected_bytes, edited_bytes
@@ -175,6 +175,29 @@ def test_unsupported_expressions_are_left_to_the_interpreter() -> None:
                          "expr": "单位名称 = '某单位'", "message": "m"})
     assert vector_rule(rule) is None  # text comparisons: only the interpreter
 
+
+
+@pytest.mark.parametrize(("src", "message"), [
+    ("甲[0] = 1", "表达式中不允许使用“Subscript”语法：甲[0] = 1"),
+    ("~甲 = 1", "表达式中不允许使用该一元运算符：~甲 = 1"),
+    ("甲 ** 2 = 1", "表达式中不允许使用该运算符（只允许 + − × ÷）：甲 ** 2 = 1"),
+    ("甲 is 乙", "表达式中不允许使用该比较运算符：甲 is 乙"),
+    ("甲 in 乙", "表达式中不允许使用in 之后的非列表写法（应写作 x in (a, b)）：甲 in 乙"),
+    ("(甲, 乙) = 1", "表达式中不允许使用括号列表（只能用在 in 之后）：(甲, 乙) = 1"),
+    ("(甲 + 1).列 = 1", "表达式中不允许使用复杂的属性访问：(甲 + 1).列 = 1"),
+    ("sum = 1", "表达式中不允许使用函数名 sum 作为数值：sum = 1"),
+    ("甲.f() = 1", "表达式中不允许使用方法调用：甲.f() = 1"),
+    ("sum(**甲) = 1", "表达式中不允许使用关键字参数：sum(**甲) = 1"),  # `=` is always equality
+    ("abs(甲, 乙) = 1", "函数 abs 需要 1 个参数：abs(甲, 乙) = 1"),
+    ("甲 = True", "表达式中不允许使用常量 True：甲 = True"),
+])
+def test_what_the_interpreter_refuses_the_screen_leaves_to_it(src: str, message: str) -> None:
+    # one tree walk for both: the interpreter's message, the screen's Unsupported
+    with pytest.raises(ExprError) as exc:
+        compile_expr(src)
+    assert str(exc.value) == message
+    with pytest.raises(Unsupported):
+        compile_vector(src)
 
 def test_screen_masks_only_assertions_that_may_report() -> None:
     rule = compile_rule({"id": "T", "title": "t", "severity": "error", "scope": "附件一", "strict_names": False,

@@ -21,7 +21,7 @@ import ast
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..model import Value
 from ..text import label_key
@@ -84,6 +84,7 @@ class Env:
 
 
 Node = Callable[[Env], Any]
+N = TypeVar("N")  # a compiled node: `Node` here, `vector.VNode` in the screen
 
 # --- value conversion -------------------------------------------------------------------
 
@@ -315,18 +316,164 @@ def _is_condition(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in PREDICATES
 
 
-class _Compiler:
+class TreeCompiler(Generic[N]):
+    """The one walk over a rule expression's tree, for the interpreter (`_Compiler`, nodes
+    `(env) -> value`) and the numpy screen (`vector._VCompiler`, nodes `(lanes, side) -> arrays`):
+    which nodes are allowed, in which order their children are compiled, what is refused. The
+    backends build the closures (`let_ref` ... `call`); the walk runs once per rule pack and adds
+    no layer to them, so evaluation pays nothing for the sharing."""
+
     def __init__(self, quoted: dict[str, str], lets: frozenset[str], src: str) -> None:
         self.quoted = quoted
         self.lets = lets
         self.src = src
-        self.names: set[str] = set()
 
-    def fail(self, what: str) -> ExprError:
-        return ExprError(f"表达式中不允许使用{what}：{self.src}")
+    def error(self, message: str) -> Exception:
+        """What compiling raises for an expression it does not take (the message is Chinese)."""
+        raise NotImplementedError
+
+    def refuse(self, what: str) -> Exception:
+        return self.error(f"表达式中不允许使用{what}：{self.src}")
 
     def ident(self, name: str) -> str:
         return self.quoted.get(name, name)
+
+    def node(self, n: ast.AST) -> N:
+        meth = getattr(self, "n_" + type(n).__name__, None)
+        if meth is None:
+            raise self.refuse(f"“{type(n).__name__}”语法")
+        return meth(n)
+
+    def num(self, n: ast.AST) -> N:
+        """`node` for an operand of arithmetic, read as a number."""
+        raise NotImplementedError
+
+    def path(self, n: ast.Attribute) -> tuple[str, tuple[str, ...]]:
+        """A name path `a.b.c` as its root name and steps."""
+        path: list[str] = []
+        cur: ast.AST = n
+        while isinstance(cur, ast.Attribute):
+            path.append(self.ident(cur.attr))
+            cur = cur.value
+        if not isinstance(cur, ast.Name):
+            raise self.refuse("复杂的属性访问")
+        root = self.ident(cur.id)
+        path.reverse()
+        return root, tuple(path)
+
+    # nodes
+
+    def n_Name(self, n: ast.Name) -> N:
+        name = self.ident(n.id)
+        if name in FUNCTIONS:
+            raise self.refuse(f"函数名 {name} 作为数值")
+        if name in self.lets:
+            return self.let_ref(name)
+        return self.name_ref(name)
+
+    def n_BinOp(self, n: ast.BinOp) -> N:
+        a, b = self.num(n.left), self.num(n.right)
+        op = type(n.op)
+        if op not in (ast.Add, ast.Sub, ast.Mult, ast.Div):
+            raise self.refuse("该运算符（只允许 + − × ÷）")
+        return self.arith(op, a, b)
+
+    def n_UnaryOp(self, n: ast.UnaryOp) -> N:
+        if isinstance(n.op, ast.Not):
+            return self.negate(self.node(n.operand))
+        x = self.num(n.operand)
+        if not isinstance(n.op, ast.USub | ast.UAdd):
+            raise self.refuse("该一元运算符")
+        return x if isinstance(n.op, ast.UAdd) else self.minus(x)
+
+    def n_BoolOp(self, n: ast.BoolOp) -> N:
+        return self.boolean([self.node(v) for v in n.values], isinstance(n.op, ast.And))
+
+    def n_Compare(self, n: ast.Compare) -> N:
+        pairs: list[N] = []
+        left = n.left
+        for op, right in zip(n.ops, n.comparators, strict=True):
+            pairs.append(self.compare(op, left, right))
+            left = right
+        return pairs[0] if len(pairs) == 1 else self.all_of(pairs)
+
+    def compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> N:
+        a = self.node(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            if not isinstance(right, ast.Tuple | ast.List):
+                raise self.refuse("in 之后的非列表写法（应写作 x in (a, b)）")
+            return self.member(a, [self.node(e) for e in right.elts], isinstance(op, ast.NotIn))
+        sym = _CMP.get(type(op))
+        if sym is None:
+            raise self.refuse("该比较运算符")
+        return self.comparison(sym, a, self.node(right))
+
+    def n_Call(self, n: ast.Call) -> N:
+        if not isinstance(n.func, ast.Name):
+            raise self.refuse("方法调用")
+        name = self.ident(n.func.id)
+        if name not in FUNCTIONS:
+            raise self.error(f"未知函数 {name}（可用：{', '.join(sorted(FUNCTIONS))}）：{self.src}")
+        if n.keywords:
+            raise self.refuse("关键字参数")
+        args = [self.node(a) for a in n.args]
+        if name in ("abs", "filled", "blank", "na") and len(args) != 1:
+            raise self.error(f"函数 {name} 需要 1 个参数：{self.src}")
+        return self.call(name, args)
+
+    def n_Tuple(self, n: ast.Tuple) -> N:
+        raise self.refuse("括号列表（只能用在 in 之后）")
+
+    # the backend's closures
+
+    def let_ref(self, name: str) -> N:
+        """The value of a name the rule defines itself."""
+        raise NotImplementedError
+
+    def name_ref(self, name: str) -> N:
+        """The value of a root name (or `params`)."""
+        raise NotImplementedError
+
+    def arith(self, op: type[ast.operator], a: N, b: N) -> N:
+        """`a op b` for op + − × ÷ on numbers."""
+        raise NotImplementedError
+
+    def minus(self, x: N) -> N:
+        raise NotImplementedError
+
+    def negate(self, a: N) -> N:
+        """`not a`, `a` read as a condition."""
+        raise NotImplementedError
+
+    def boolean(self, parts: list[N], conj: bool) -> N:
+        """`and` (conj) or `or` of the parts, each read as a condition."""
+        raise NotImplementedError
+
+    def all_of(self, pairs: list[N]) -> N:
+        """A chained comparison: all of its comparisons (already truth values)."""
+        raise NotImplementedError
+
+    def member(self, a: N, options: list[N], negate: bool) -> N:
+        """`a in (options)`: equal to one of them (`not in` when negate)."""
+        raise NotImplementedError
+
+    def comparison(self, sym: str, a: N, b: N) -> N:
+        raise NotImplementedError
+
+    def call(self, name: str, args: list[N]) -> N:
+        """A call of one of `FUNCTIONS`, its arguments already checked."""
+        raise NotImplementedError
+
+
+class _Compiler(TreeCompiler[Node]):
+    """The interpreter's backend."""
+
+    def __init__(self, quoted: dict[str, str], lets: frozenset[str], src: str) -> None:
+        super().__init__(quoted, lets, src)
+        self.names: set[str] = set()
+
+    def error(self, message: str) -> ExprError:
+        return ExprError(message)
 
     def num(self, n: ast.AST) -> Node:
         """`node` for an operand of arithmetic: its value already as a Num (or BLANK).
@@ -355,46 +502,30 @@ class _Compiler:
             return self.ident(n.func.id) in _NUMERIC_FUNCTIONS
         return False
 
-    def node(self, n: ast.AST) -> Node:
-        meth = getattr(self, "n_" + type(n).__name__, None)
-        if meth is None:
-            raise self.fail(f"“{type(n).__name__}”语法")
-        return meth(n)
-
     # leaves
 
     def n_Constant(self, n: ast.Constant) -> Node:
         v = n.value
         if isinstance(v, bool) or v is None:
-            raise self.fail(f"常量 {v!r}")
+            raise self.refuse(f"常量 {v!r}")
         if isinstance(v, int | float):
             num = Num.exact(float(v))
             return lambda env: num
         if isinstance(v, str):
             return lambda env: v
-        raise self.fail(f"常量 {v!r}")
+        raise self.refuse(f"常量 {v!r}")
 
-    def n_Name(self, n: ast.Name) -> Node:
-        name = self.ident(n.id)
-        if name in FUNCTIONS:
-            raise self.fail(f"函数名 {name} 作为数值")
-        if name in self.lets:
-            return lambda env: env.lets[name](env)
+    def let_ref(self, name: str) -> Node:
+        return lambda env: env.lets[name](env)
+
+    def name_ref(self, name: str) -> Node:
         self.names.add(name)
         if name == "params":
             return lambda env: env.params
         return lambda env: env.ns.get(name, BLANK)
 
     def n_Attribute(self, n: ast.Attribute) -> Node:
-        path: list[str] = []
-        cur: ast.AST = n
-        while isinstance(cur, ast.Attribute):
-            path.append(self.ident(cur.attr))
-            cur = cur.value
-        if not isinstance(cur, ast.Name):
-            raise self.fail("复杂的属性访问")
-        root = self.ident(cur.id)
-        path.reverse()
+        root, steps = self.path(n)
         if root in self.lets:
             base: Node = lambda env: env.lets[root](env)  # noqa: E731
         elif root == "params":
@@ -403,7 +534,6 @@ class _Compiler:
         else:
             self.names.add(root)
             base = lambda env: env.ns.get(root, BLANK)  # noqa: E731
-        steps = tuple(path)
         if root not in self.lets and root != "params" and len(steps) == 1:
             only = steps[0]  # the common `行.列` form, without the generic loop
             return lambda env: step(env.ns.get(root, BLANK), only)
@@ -417,11 +547,7 @@ class _Compiler:
 
     # operators
 
-    def n_BinOp(self, n: ast.BinOp) -> Node:
-        a, b = self.num(n.left), self.num(n.right)
-        op = type(n.op)
-        if op not in (ast.Add, ast.Sub, ast.Mult, ast.Div):
-            raise self.fail("该运算符（只允许 + − × ÷）")
+    def arith(self, op: type[ast.operator], a: Node, b: Node) -> Node:
         if op is ast.Add:
             return lambda env: _add(a(env), b(env), 1.0)
         if op is ast.Sub:
@@ -430,73 +556,37 @@ class _Compiler:
             return lambda env: _mul(a(env), b(env))
         return lambda env: _div(a(env), b(env))
 
-    def n_UnaryOp(self, n: ast.UnaryOp) -> Node:
-        if isinstance(n.op, ast.Not):
-            a = self.node(n.operand)
-            return lambda env: tri_not(_truth(a(env)))
-        x = self.num(n.operand)
-        if not isinstance(n.op, ast.USub | ast.UAdd):
-            raise self.fail("该一元运算符")
-        if isinstance(n.op, ast.UAdd):
-            return x
-
+    def minus(self, x: Node) -> Node:
         def neg(env: Env) -> Any:
             v = x(env)
             return BLANK if v is BLANK else -v
         return neg
 
-    def n_BoolOp(self, n: ast.BoolOp) -> Node:
-        parts = [self.node(v) for v in n.values]
-        comb = tri_and if isinstance(n.op, ast.And) else tri_or
+    def negate(self, a: Node) -> Node:
+        return lambda env: tri_not(_truth(a(env)))
+
+    def boolean(self, parts: list[Node], conj: bool) -> Node:
+        comb = tri_and if conj else tri_or
         return lambda env: comb([_truth(p(env)) for p in parts])
 
-    def n_Compare(self, n: ast.Compare) -> Node:
-        pairs: list[Node] = []
-        left = n.left
-        for op, right in zip(n.ops, n.comparators, strict=True):
-            pairs.append(self.compare(op, left, right))
-            left = right
-        if len(pairs) == 1:
-            return pairs[0]
+    def all_of(self, pairs: list[Node]) -> Node:
         return lambda env: tri_and([p(env) for p in pairs])
 
-    def compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> Node:
-        a = self.node(left)
-        if isinstance(op, ast.In | ast.NotIn):
-            if not isinstance(right, ast.Tuple | ast.List):
-                raise self.fail("in 之后的非列表写法（应写作 x in (a, b)）")
-            options = [self.node(e) for e in right.elts]
-            negate = isinstance(op, ast.NotIn)
+    def member(self, a: Node, options: list[Node], negate: bool) -> Node:
+        def member(env: Env) -> int:
+            res = tri_or([_compare(env, "=", a, o) for o in options])
+            return tri_not(res) if negate else res
+        return member
 
-            def member(env: Env) -> int:
-                res = tri_or([_compare(env, "=", a, o) for o in options])
-                return tri_not(res) if negate else res
-            return member
-        sym = _CMP.get(type(op))
-        if sym is None:
-            raise self.fail("该比较运算符")
-        b = self.node(right)
+    def comparison(self, sym: str, a: Node, b: Node) -> Node:
         return lambda env: _compare(env, sym, a, b)
 
-    def n_Call(self, n: ast.Call) -> Node:
-        if not isinstance(n.func, ast.Name):
-            raise self.fail("方法调用")
-        name = self.ident(n.func.id)
-        fn = FUNCTIONS.get(name)
-        if fn is None:
-            raise ExprError(f"未知函数 {name}（可用：{', '.join(sorted(FUNCTIONS))}）：{self.src}")
-        if n.keywords:
-            raise self.fail("关键字参数")
-        args = [self.node(a) for a in n.args]
-        if name in ("abs", "filled", "blank", "na") and len(args) != 1:
-            raise ExprError(f"函数 {name} 需要 1 个参数：{self.src}")
+    def call(self, name: str, args: list[Node]) -> Node:
+        fn = FUNCTIONS[name]
         if fn is _coalesce:
             # lazy: later alternatives are neither computed nor recorded once one is filled
             return lambda env: _coalesce_lazy(env, args)
         return lambda env: fn(env, *[a(env) for a in args])
-
-    def n_Tuple(self, n: ast.Tuple) -> Node:
-        raise self.fail("括号列表（只能用在 in 之后）")
 
 
 def step(obj: Any, attr: str) -> Any:

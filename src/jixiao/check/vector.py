@@ -14,7 +14,8 @@ same order: the screen only decides which lanes can be left out.
 
 Rules over the same contexts share their lanes, and with them the names and cells they read
 (`Lanes.cache`). This is the same expression language as `expr`, read from the same source
-text and still interpreted (a tree of closures over arrays); nothing is compiled to Python code.
+text by the same tree walk (`expr.TreeCompiler`) and still interpreted (a tree of closures over
+arrays); nothing is compiled to Python code.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ import numpy as np
 from ..model import Value
 from .expr import (
     BLANK,
-    FUNCTIONS,
     LEFT,
     NONE,
     RIGHT,
     ExprError,
+    TreeCompiler,
     _flatten,
     _is_filled,
     comparison_tests,
@@ -45,7 +46,6 @@ from .intervals import _EPS, FALSE, HALF_UNITS, SKIP, TRUE, UNKNOWN, Num
 from .namespace import CHILDREN, INDICATOR_ATTRS, RowNS
 from .rulepack import Rule
 
-_CMP = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _HALF = np.array(HALF_UNITS)
 
 
@@ -657,22 +657,15 @@ def compile_vector(src: str, lets: Sequence[str] = ()) -> VNode:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
         raise Unsupported from None
-    return _VCompiler(quoted, frozenset(lets)).node(tree.body)
+    return _VCompiler(quoted, frozenset(lets), str(src)).node(tree.body)
 
 
-class _VCompiler:
-    def __init__(self, quoted: dict[str, str], lets: frozenset[str]) -> None:
-        self.quoted = quoted
-        self.lets = lets
+class _VCompiler(TreeCompiler[VNode]):
+    """The screen's backend: whatever the interpreter refuses, or the screen does not model, is
+    Unsupported (the rule is left to the interpreter)."""
 
-    def ident(self, name: str) -> str:
-        return self.quoted.get(name, name)
-
-    def node(self, n: ast.AST) -> VNode:
-        meth = getattr(self, "n_" + type(n).__name__, None)
-        if meth is None:
-            raise Unsupported
-        return meth(n)
+    def error(self, message: str) -> Unsupported:
+        return Unsupported()
 
     def num(self, n: ast.AST) -> VNode:
         f = self.node(n)
@@ -685,26 +678,16 @@ class _VCompiler:
         f = float(v)
         return lambda ve, side: _const(f, ve.n)
 
-    def n_Name(self, n: ast.Name) -> VNode:
-        name = self.ident(n.id)
-        if name in FUNCTIONS:
-            raise Unsupported
-        if name in self.lets:
-            return lambda ve, side: ve.lets[name](ve, side)
+    def let_ref(self, name: str) -> VNode:
+        return lambda ve, side: ve.lets[name](ve, side)
+
+    def name_ref(self, name: str) -> VNode:
         if name == "params":
             return lambda ve, side: VObj([ve.params] * ve.n)
         return _path(name, ())
 
     def n_Attribute(self, n: ast.Attribute) -> VNode:
-        path: list[str] = []
-        cur: ast.AST = n
-        while isinstance(cur, ast.Attribute):
-            path.append(self.ident(cur.attr))
-            cur = cur.value
-        if not isinstance(cur, ast.Name):
-            raise Unsupported
-        root = self.ident(cur.id)
-        steps = tuple(reversed(path))
+        root, steps = self.path(n)
         if root == "params":
             def param(ve: VEnv, side: int) -> Any:
                 obj: Any = ve.params
@@ -726,72 +709,38 @@ class _VCompiler:
             return from_let
         return _path(root, steps)
 
-    def n_BinOp(self, n: ast.BinOp) -> VNode:
-        a, b = self.num(n.left), self.num(n.right)
-        op = type(n.op)
+    def arith(self, op: type[ast.operator], a: VNode, b: VNode) -> VNode:
         if op is ast.Add:
             return lambda ve, side: _add(a(ve, side), b(ve, side), 1.0)
         if op is ast.Sub:
             return lambda ve, side: _add(a(ve, side), b(ve, side), -1.0)
         if op is ast.Mult:
             return lambda ve, side: _mul(a(ve, side), b(ve, side))
-        if op is ast.Div:
-            return lambda ve, side: _div(a(ve, side), b(ve, side), ve)
-        raise Unsupported
+        return lambda ve, side: _div(a(ve, side), b(ve, side), ve)
 
-    def n_UnaryOp(self, n: ast.UnaryOp) -> VNode:
-        if isinstance(n.op, ast.Not):
-            a = self.node(n.operand)
-            return lambda ve, side: tri_not(truth(a(ve, side), ve))
-        x = self.num(n.operand)
-        if isinstance(n.op, ast.UAdd):
-            return x
-        if isinstance(n.op, ast.USub):
-            return lambda ve, side: _neg(x(ve, side))
-        raise Unsupported
+    def minus(self, x: VNode) -> VNode:
+        return lambda ve, side: _neg(x(ve, side))
 
-    def n_BoolOp(self, n: ast.BoolOp) -> VNode:
-        parts = [self.node(v) for v in n.values]
-        comb = tri_and if isinstance(n.op, ast.And) else tri_or
+    def negate(self, a: VNode) -> VNode:
+        return lambda ve, side: tri_not(truth(a(ve, side), ve))
+
+    def boolean(self, parts: list[VNode], conj: bool) -> VNode:
+        comb = tri_and if conj else tri_or
         return lambda ve, side: comb([truth(p(ve, side), ve) for p in parts])
 
-    def n_Compare(self, n: ast.Compare) -> VNode:
-        pairs: list[VNode] = []
-        left = n.left
-        for op, right in zip(n.ops, n.comparators, strict=True):
-            pairs.append(self.compare(op, left, right))
-            left = right
-        if len(pairs) == 1:
-            return pairs[0]
+    def all_of(self, pairs: list[VNode]) -> VNode:
         return lambda ve, side: tri_and([p(ve, side) for p in pairs])
 
-    def compare(self, op: ast.cmpop, left: ast.expr, right: ast.expr) -> VNode:
-        a = self.node(left)
-        if isinstance(op, ast.In | ast.NotIn):
-            if not isinstance(right, ast.Tuple | ast.List):
-                raise Unsupported
-            options = [self.node(e) for e in right.elts]
-            negate = isinstance(op, ast.NotIn)
+    def member(self, a: VNode, options: list[VNode], negate: bool) -> VNode:
+        def member(ve: VEnv, side: int) -> np.ndarray:
+            res = tri_or([compare(ve, "=", a, o) for o in options])
+            return tri_not(res) if negate else res
+        return member
 
-            def member(ve: VEnv, side: int) -> np.ndarray:
-                res = tri_or([compare(ve, "=", a, o) for o in options])
-                return tri_not(res) if negate else res
-            return member
-        sym = _CMP.get(type(op))
-        if sym is None:
-            raise Unsupported
-        b = self.node(right)
+    def comparison(self, sym: str, a: VNode, b: VNode) -> VNode:
         return lambda ve, side: compare(ve, sym, a, b)
 
-    def n_Call(self, n: ast.Call) -> VNode:
-        if not isinstance(n.func, ast.Name) or n.keywords:
-            raise Unsupported
-        name = self.ident(n.func.id)
-        if name not in FUNCTIONS:
-            raise Unsupported
-        args = [self.node(a) for a in n.args]
-        if name in ("abs", "filled", "blank", "na") and len(args) != 1:
-            raise Unsupported
+    def call(self, name: str, args: list[VNode]) -> VNode:
         if name in ("coalesce", "ifblank"):
             return lambda ve, side: _coalesce(ve, args, side)
         if name == "sum":
@@ -882,7 +831,7 @@ def _first_left(src: str, lets: Sequence[str]) -> VNode | None:
         root = root.value
     if not isinstance(root, ast.Name) or quoted.get(root.id, root.id) in (*lets, "params"):
         return None
-    return _VCompiler(quoted, frozenset(lets)).node(left)
+    return _VCompiler(quoted, frozenset(lets), src).node(left)
 
 
 def _in_order(n: ast.AST) -> list[ast.AST]:
