@@ -42,7 +42,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import EXIT_UNCHECKABLE, CannotCheck
+from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck
 from .report.rollup import ROLLUP_STEM, Rollup, Summary, summarize
 
 if TYPE_CHECKING:
@@ -699,10 +699,12 @@ class BatchResult:
     outputs: list[Path]
     seconds: float
     stats: PoolStats
+    problems: list[str] = field(default_factory=list)  # roll-up files that could not be written
 
     @property
     def exit_code(self) -> int:
-        return self.rollup.exit_code
+        """The worst file's; 3 when the roll-up could not be written (the county needs it)."""
+        return max(self.rollup.exit_code, EXIT_UNCHECKABLE if self.problems else EXIT_CLEAN)
 
 
 def run_batch(paths: Sequence[str | Path], *, root: str | Path, out_dir: str | Path | None = None,
@@ -740,8 +742,10 @@ def run_batch(paths: Sequence[str | Path], *, root: str | Path, out_dir: str | P
         if bar is not None:
             bar.stop()
         pool.close(graceful=sys.exc_info()[0] is None)
-    written = rollup.write(out) if write_rollup else []
-    return BatchResult(rollup=rollup, outputs=written, seconds=time.perf_counter() - t0, stats=pool.stats)
+    problems: list[str] = []
+    written = rollup.write(out, problems) if write_rollup else []
+    return BatchResult(rollup=rollup, outputs=written, seconds=time.perf_counter() - t0, stats=pool.stats,
+                       problems=problems)
 
 
 class _Progress:
@@ -798,8 +802,12 @@ def print_summary(result: BatchResult, out: Any = None) -> None:
     for s in result.rollup.sorted_rows():
         if s.exit_code == EXIT_UNCHECKABLE:
             print(f"  无法检查 {s.file}：{s.failure_message or ''}", file=out)
+        for note in s.notes:  # checked, but an output (annotated copy, JSON) is missing
+            print(f"  {s.file}：{note}", file=out)
     if result.outputs:
         print("汇总已写入：" + "、".join(str(p) for p in result.outputs), file=out)
+    for problem in result.problems:
+        print(problem, file=out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -836,8 +844,6 @@ def wants_batch(args: Any) -> bool:
 
 def cli_main(args: Any) -> int:
     """`check-workbook DIR ...` and `check-workbook --watch INBOX --out OUTBOX`."""
-    from .errors import EXIT_CLEAN
-
     rules = getattr(args, "rules", None)
     profile = getattr(args, "profile", None)
     annotate = getattr(args, "annotate", "auto") or "auto"
@@ -855,11 +861,15 @@ def cli_main(args: Any) -> int:
             return EXIT_UNCHECKABLE
         inbox = Path(args.paths[0])
         outbox = Path(args.out) if getattr(args, "out", None) else inbox / "审核结果"
+        if (problem := out_dir_problem(outbox)) is not None:
+            print(problem, file=sys.stderr)
+            return EXIT_UNCHECKABLE
         print(f"正在监视 {inbox}，结果写入 {outbox}（按 Ctrl-C 停止）", file=sys.stderr, flush=True)
         res = watch(inbox, outbox, settle=args.settle, jobs=args.jobs or 1, rules=rules, profile=profile,
                     annotate=annotate,
                     timeout=args.timeout, memory_mb=memory, max_results=args.watch_exit_after,
-                    max_seconds=args.watch_seconds, on_result=print_result)
+                    max_seconds=args.watch_seconds, on_result=print_result,
+                    on_problem=lambda msg: print(msg, file=sys.stderr, flush=True))
         print(f"已停止：本次检查 {res.checked} 个文件，内容未变而跳过 {res.skipped} 个", file=sys.stderr)
         return EXIT_CLEAN
 
@@ -877,6 +887,9 @@ def cli_main(args: Any) -> int:
     if not paths:
         print(f"在 {', '.join(map(str, args.paths))} 中没有找到工作簿（.xlsx/.xlsm/.xls/.ods）", file=sys.stderr)
         return EXIT_CLEAN
+    if (problem := out_dir_problem(out or root)) is not None:  # before the work, not at its end
+        print(problem, file=sys.stderr)
+        return EXIT_UNCHECKABLE
     progress = sys.stderr.isatty()
     res = run_batch(paths, root=root, out_dir=out or root, jobs=args.jobs, rules=rules, profile=profile,
                     annotate=annotate,
@@ -889,6 +902,18 @@ def cli_main(args: Any) -> int:
     else:
         print_summary(res)
     return res.exit_code
+
+
+def out_dir_problem(path: str | Path) -> str | None:
+    """The Chinese error for an output folder that cannot hold outputs (creating it if need
+    be), or None."""
+    from .atomic import prepare_dir
+
+    try:
+        prepare_dir(path)
+    except CannotCheck as exc:
+        return f"输出文件夹不可用：{exc.message}"
+    return None
 
 
 def _pack_problem(rules: Any, profile: str | None) -> str | None:

@@ -74,6 +74,12 @@ def _check(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"评分配置错误：{exc}", file=sys.stderr)
             return EXIT_UNCHECKABLE
+    if args.out:
+        from .batch import out_dir_problem
+
+        if (problem := out_dir_problem(args.out)) is not None:
+            print(problem, file=sys.stderr)
+            return EXIT_UNCHECKABLE
     results = [check_file(path, pack=pack, profile=args.profile) for path in args.paths]
     # The annotated copy comes before the report, so the report can show where it went (issue 5).
     from .report.annotate import write_copies

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import traceback
@@ -72,6 +73,34 @@ class TimedOut(CannotCheck):
     """The per-file time limit of a batch worker ran out (see `jixiao.safety`)."""
 
     code = "TIMEOUT"
+
+
+class OutputError(CannotCheck):
+    """An output (annotated copy, roll-up, per-file JSON, drop-folder state) could not be
+    written: a problem of the output folder, not of the workbook checked."""
+
+    code = "OUTPUT"
+
+
+# why an output could not be written, by errno (what an accountant can do something about)
+_OUTPUT_REASONS = {
+    errno.ENOTDIR: "路径中有一段是文件而不是文件夹",
+    errno.EEXIST: "已有同名的文件，不是文件夹",
+    errno.EISDIR: "已有同名的文件夹",
+    errno.EACCES: "没有写入权限，或文件正被其他程序（如 Excel、WPS）打开",
+    errno.EPERM: "没有写入权限，或文件正被其他程序（如 Excel、WPS）打开",
+    errno.ENOSPC: "磁盘空间不足",
+    getattr(errno, "EDQUOT", -1): "磁盘配额已满",  # not on every platform
+    errno.EROFS: "磁盘或共享文件夹是只读的",
+    errno.ENAMETOOLONG: "路径或文件名太长",
+    errno.ENOENT: "所在的文件夹不存在或已被删除",
+}
+
+
+def output_error(target: object, exc: OSError) -> OutputError:
+    """The Chinese message for an OSError met while writing output `target`."""
+    why = _OUTPUT_REASONS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+    return OutputError(f"无法写入 {target}：{why}")
 
 
 class InternalError(CannotCheck):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from .atomic import prepare_dir, write_text_atomic
 from .batch import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
@@ -41,6 +41,7 @@ from .batch import (
     relative_name,
     sha256_file,
 )
+from .errors import CannotCheck
 from .report.rollup import ROLLUP_STEM, Rollup, Summary
 
 STATE_FILE = ".jixiao-state.json"
@@ -53,6 +54,35 @@ class WatchResult:
     checked: int = 0  # files checked in this run
     skipped: int = 0  # ready files whose content was already checked (same sha256)
     results: list[Summary] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # outputs that could not be written, as told
+
+
+class _Outputs:
+    """Saves the state and rewrites the roll-up after each file. A write OUTBOX refuses (汇总.xlsx
+    open in Excel on Windows, a full disk) does not stop the watcher: it is told once, through
+    `on_problem`, and tried again after the next file."""
+
+    def __init__(self, state: State, rollup: Rollup, outbox: Path, result: WatchResult,
+                 on_problem: Callable[[str], None] | None) -> None:
+        self.state, self.rollup, self.outbox, self.result = state, rollup, outbox, result
+        self.on_problem = on_problem
+        self.told: list[str] = []
+
+    def save(self, *, state: bool = True) -> None:
+        problems: list[str] = []
+        if state:
+            try:
+                self.state.save()
+            except CannotCheck as exc:
+                problems.append(f"处理记录未能保存：{exc.message}（重启后这些文件会再检查一次）")
+        self.rollup.write(self.outbox, problems)
+        if problems != self.told:  # tell a problem once, not after every file
+            for p in problems:
+                if p not in self.told:
+                    self.result.problems.append(p)
+                    if self.on_problem is not None:
+                        self.on_problem(p)
+            self.told = problems
 
 
 class State:
@@ -162,6 +192,7 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
           memory_mb: int | None = DEFAULT_MEMORY_MB, stop: threading.Event | None = None,
           max_results: int | None = None, max_seconds: float | None = None,
           on_result: Callable[[Summary], None] | None = None,
+          on_problem: Callable[[str], None] | None = None,
           install_signals: bool = True) -> WatchResult:
     """Watch `inbox` until `stop` is set, SIGINT/SIGTERM, `max_results` files were checked or
     `max_seconds` passed. Returns what this run checked."""
@@ -169,15 +200,16 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
 
     inbox = Path(inbox).resolve()
     outbox = Path(outbox).resolve()
-    outbox.mkdir(parents=True, exist_ok=True)
+    prepare_dir(outbox)
     stop = stop or threading.Event()
     state = State(outbox)
     rollup = Rollup()
     for s in state.summaries():
         rollup.add(s)
-    if len(rollup) and not (outbox / f"{ROLLUP_STEM}.xlsx").exists():
-        rollup.write(outbox)  # e.g. deleted by hand while the watcher was stopped
     result = WatchResult()
+    outputs = _Outputs(state, rollup, outbox, result, on_problem)
+    if len(rollup) and not (outbox / f"{ROLLUP_STEM}.xlsx").exists():
+        outputs.save(state=False)  # e.g. deleted by hand while the watcher was stopped
     opts = Options(root=str(inbox), out_dir=str(outbox), rules=rules, profile=profile, annotate=annotate,
                    timeout=timeout, memory_mb=memory_mb, result_json=True, sha256=True)
     pending = _Pending()
@@ -219,8 +251,7 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
                     st = stats[task.rel]
                     state.record(task.rel, s, st.st_size, st.st_mtime_ns)
                     rollup.add(s)
-                    state.save()
-                    rollup.write(outbox)
+                    outputs.save()
                     result.checked += 1
                     result.results.append(s)
                     if on_result is not None:

@@ -15,13 +15,14 @@ import math
 import re
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as xml_escape
 
-from ..atomic import write_atomic, write_bytes_atomic
-from ..errors import EXIT_CLEAN, EXIT_ERRORS, EXIT_UNCHECKABLE, EXIT_WARNINGS
+from ..atomic import write_atomic
+from ..errors import EXIT_CLEAN, EXIT_ERRORS, EXIT_UNCHECKABLE, EXIT_WARNINGS, OutputError
 from ..findings import Severity
 
 if TYPE_CHECKING:  # the model's modules are heavy to import; `--help` should not pay for them
@@ -237,15 +238,26 @@ class Rollup:
             "exit_code": self.exit_code,
         }
 
-    def write(self, out_dir: str | Path) -> list[Path]:
-        """Write 汇总.xlsx, 汇总.csv and 汇总.json into `out_dir`; return their paths."""
+    def write(self, out_dir: str | Path, problems: list[str] | None = None) -> list[Path]:
+        """Write 汇总.xlsx, 汇总.csv and 汇总.json into `out_dir`; return the paths written.
+
+        With `problems`, one that cannot be written (汇总.xlsx open in Excel on Windows, a full
+        disk) is told there in Chinese and the others are still written; without, `OutputError`."""
         out = Path(out_dir)
         rows = self.sorted_rows()
-        paths = [
-            write_atomic(out / f"{ROLLUP_STEM}.xlsx", lambda p: self._write_xlsx(p, rows)),
-            write_bytes_atomic(out / f"{ROLLUP_STEM}.csv", self.csv_bytes(rows)),
-            write_atomic(out / f"{ROLLUP_STEM}.json", lambda p: self._write_json(p, rows)),
+        writers: list[tuple[Path, Callable[[Path], None]]] = [
+            (out / f"{ROLLUP_STEM}.xlsx", lambda p: self._write_xlsx(p, rows)),
+            (out / f"{ROLLUP_STEM}.csv", lambda p: p.write_bytes(self.csv_bytes(rows))),
+            (out / f"{ROLLUP_STEM}.json", lambda p: self._write_json(p, rows)),
         ]
+        paths = []
+        for target, write in writers:
+            try:
+                paths.append(write_atomic(target, write))
+            except OutputError as exc:
+                if problems is None:
+                    raise
+                problems.append(f"汇总未能写入：{exc.message}")
         return paths
 
     def _write_json(self, path: Path, rows: list[Summary]) -> None:

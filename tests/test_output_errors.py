@@ -1,0 +1,138 @@
+"""An output folder that refuses a write (a file where a folder should be, a folder where a file
+should be, no permission, 汇总.xlsx open in Excel on Windows, a full disk) is told in Chinese as an
+output problem, never as an internal error, and never costs the check itself (issue 6: the batch,
+the drop folder; the single-file CLI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jixiao.atomic import prepare_dir, write_atomic, write_text_atomic
+from jixiao.batch import run_batch
+from jixiao.errors import EXIT_ERRORS, EXIT_UNCHECKABLE, OutputError
+from jixiao.watch import STATE_FILE, watch
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-m", "jixiao", *args], capture_output=True, text=True,
+                          encoding="utf-8", env=env, timeout=300)
+
+
+def _inbox(tmp_path: Path, names: tuple[str, ...] = ("单位A.xlsx",)) -> Path:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for name in names:
+        shutil.copy(EXAMPLE, inbox / name)
+    return inbox
+
+
+def _no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob(".~tmp-*")]
+
+
+# --- the atomic writer ------------------------------------------------------------------------
+
+
+def test_a_file_where_a_folder_should_be(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "afile" / "out" / "汇总.json"
+    with pytest.raises(OutputError) as err:
+        write_text_atomic(target, "{}")
+    assert err.value.code == "OUTPUT"
+    assert err.value.message == f"无法写入 {target}：路径中有一段是文件而不是文件夹"
+    with pytest.raises(OutputError, match="已有同名的文件，不是文件夹"):
+        prepare_dir(tmp_path / "afile")
+
+
+def test_a_folder_where_the_file_should_be(tmp_path: Path) -> None:
+    (tmp_path / "汇总.xlsx").mkdir()
+    with pytest.raises(OutputError, match="已有同名的文件夹"):
+        write_text_atomic(tmp_path / "汇总.xlsx", "x")
+    assert _no_temp_files(tmp_path)
+
+
+def test_a_failure_reading_something_else_stays_what_it_is(tmp_path: Path) -> None:
+    """The writer callback may read other files (the annotation reads the input again): their
+    errors are not the output folder's."""
+    missing = tmp_path / "gone.xlsx"
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "copy.xlsx", lambda p: p.write_bytes(missing.read_bytes()))
+    assert _no_temp_files(tmp_path) and not (tmp_path / "copy.xlsx").exists()
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder_mode", [True, False], ids=["folder", "file"])
+def test_an_unusable_out_is_refused_before_any_check(tmp_path: Path, folder_mode: bool) -> None:
+    inbox = _inbox(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "审核"
+    target = str(inbox) if folder_mode else str(inbox / "单位A.xlsx")
+    proc = _cli(target, "--out", str(out), "--jobs", "1")
+    assert proc.returncode == EXIT_UNCHECKABLE
+    assert proc.stderr.strip() == f"输出文件夹不可用：无法写入 {out}：路径中有一段是文件而不是文件夹"
+    assert "共检查" not in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_batch_writes_what_it_can_when_the_rollup_xlsx_is_blocked(tmp_path: Path) -> None:
+    """汇总.xlsx cannot be replaced (here a folder of that name; on Windows, the file open in
+    Excel): the CSV and JSON still come, the summary says what is missing, and the exit code
+    is 3 so that a script notices."""
+    inbox = _inbox(tmp_path)
+    out = tmp_path / "out"
+    (out / "汇总.xlsx").mkdir(parents=True)
+    proc = _cli(str(inbox), "--out", str(out), "--jobs", "1")
+    assert proc.returncode == EXIT_UNCHECKABLE, proc.stderr
+    assert "共检查 1 个文件：通过 0，有提示 0，有错误 1" in proc.stdout
+    assert f"汇总未能写入：无法写入 {out / '汇总.xlsx'}：已有同名的文件夹" in proc.stdout
+    assert (out / "汇总.csv").is_file() and (out / "汇总.json").is_file()
+    assert (out / "单位A.审核.xlsx").is_file() and _no_temp_files(out)
+
+    res = run_batch([inbox / "单位A.xlsx"], root=inbox, out_dir=out, jobs=1, annotate="never")
+    assert res.outputs == [out / "汇总.csv", out / "汇总.json"]
+    assert res.problems == [f"汇总未能写入：无法写入 {out / '汇总.xlsx'}：已有同名的文件夹"]
+    assert res.rollup.exit_code == EXIT_ERRORS and res.exit_code == EXIT_UNCHECKABLE
+
+
+def test_a_blocked_annotated_copy_is_an_output_problem_not_an_internal_error(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    out = tmp_path / "out"
+    (out / "单位A.审核.xlsx").mkdir(parents=True)
+    message = f"无法写入 {out / '单位A.审核.xlsx'}：已有同名的文件夹"
+
+    one = _cli(str(inbox / "单位A.xlsx"), "--out", str(out))
+    assert one.returncode == EXIT_ERRORS  # the check stands
+    assert f"审核副本未能生成（单位A.xlsx）：{message}" in one.stderr
+    assert "内部错误" not in one.stderr + one.stdout
+
+    batch = _cli(str(inbox), "--out", str(out), "--jobs", "1")
+    assert batch.returncode == EXIT_ERRORS
+    assert f"  单位A.xlsx：输出文件未能生成：{message}" in batch.stdout
+    assert "内部错误" not in batch.stderr + batch.stdout
+
+
+# --- the drop folder --------------------------------------------------------------------------
+
+
+def test_drop_folder_goes_on_when_the_rollup_cannot_be_written(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path, ("单位A.xlsx", "单位B.xlsx"))
+    outbox = tmp_path / "out"
+    (outbox / "汇总.xlsx").mkdir(parents=True)
+    told: list[str] = []
+    res = watch(inbox, outbox, settle=0.2, jobs=1, annotate="never", max_results=2, max_seconds=120,
+                on_problem=told.append, install_signals=False)
+    assert res.checked == 2
+    assert told == res.problems == [f"汇总未能写入：无法写入 {outbox / '汇总.xlsx'}：已有同名的文件夹"]  # once
+    assert (outbox / "单位A.结果.json").is_file() and (outbox / "单位B.结果.json").is_file()
+    assert (outbox / STATE_FILE).is_file() and (outbox / "汇总.csv").is_file()
