@@ -5,6 +5,7 @@ the drop folder; the single-file CLI)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,11 @@ def test_batch_writes_what_it_can_when_the_rollup_xlsx_is_blocked(tmp_path: Path
     assert f"汇总未能写入：无法写入 {out / '汇总.xlsx'}：已有同名的文件夹" in proc.stdout
     assert (out / "汇总.csv").is_file() and (out / "汇总.json").is_file()
     assert (out / "单位A.审核.xlsx").is_file() and _no_temp_files(out)
+
+    as_json = _cli(str(inbox), "--out", str(out), "--jobs", "1", "--format", "json")
+    assert as_json.returncode == EXIT_UNCHECKABLE
+    assert json.loads(as_json.stdout)["problems"] == [f"汇总未能写入：无法写入 {out / '汇总.xlsx'}：已有同名的文件夹"]
+    assert "汇总未能写入" in as_json.stderr
 
     res = run_batch([inbox / "单位A.xlsx"], root=inbox, out_dir=out, jobs=1, annotate="never")
     assert res.outputs == [out / "汇总.csv", out / "汇总.json"]

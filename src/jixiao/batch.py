@@ -897,8 +897,13 @@ def cli_main(args: Any) -> int:
     if getattr(args, "format", None) == "json":
         import json
 
-        json.dump(res.rollup.to_json(), sys.stdout, ensure_ascii=False, indent=1)
+        doc = res.rollup.to_json()
+        if res.problems:
+            doc["problems"] = res.problems
+        json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
+        for problem in res.problems:
+            print(problem, file=sys.stderr)
     else:
         print_summary(res)
     return res.exit_code
