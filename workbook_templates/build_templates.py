@@ -291,20 +291,15 @@ class _Grid:
         x.alignment = Alignment(horizontal="left", vertical="center")
 
     def title(self, r: int, text: str) -> None:
-        self.ws.merge_cells(
-            start_row=self.top + r,
-            start_column=self.left,
-            end_row=self.top + r,
-            end_column=self.left + self.width - 1,
-        )
-        x = self.cell(r, 0)
-        x.value = text
-        x.font = _FONT_TITLE
-        x.alignment = Alignment(horizontal="center", vertical="center")
+        self._across(r, text, _FONT_TITLE, Alignment(horizontal="center", vertical="center"))
         self.ws.row_dimensions[self.top + r].height = 30
 
     def line(self, r: int, text: str) -> None:
         """A footer line merged across the table width, no border."""
+        self._across(r, text, _FONT, Alignment(horizontal="left", vertical="center", wrap_text=True))
+
+    def _across(self, r: int, text: str, font: Font, alignment: Alignment) -> None:
+        """`text` in row r, merged across the table width."""
         self.ws.merge_cells(
             start_row=self.top + r,
             start_column=self.left,
@@ -313,8 +308,8 @@ class _Grid:
         )
         x = self.cell(r, 0)
         x.value = text
-        x.font = _FONT
-        x.alignment = Alignment(horizontal="left", vertical="center", wrap_text=True)
+        x.font = font
+        x.alignment = alignment
 
     def height(self, r: int, points: float) -> None:
         self.ws.row_dimensions[self.top + r].height = points
