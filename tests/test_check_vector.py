@@ -176,7 +176,6 @@ def test_unsupported_expressions_are_left_to_the_interpreter() -> None:
     assert vector_rule(rule) is None  # text comparisons: only the interpreter
 
 
-
 @pytest.mark.parametrize(("src", "message"), [
     ("甲[0] = 1", "表达式中不允许使用“Subscript”语法：甲[0] = 1"),
     ("~甲 = 1", "表达式中不允许使用该一元运算符：~甲 = 1"),
@@ -198,6 +197,7 @@ def test_what_the_interpreter_refuses_the_screen_leaves_to_it(src: str, message:
     assert str(exc.value) == message
     with pytest.raises(Unsupported):
         compile_vector(src)
+
 
 def test_screen_masks_only_assertions_that_may_report() -> None:
     rule = compile_rule({"id": "T", "title": "t", "severity": "error", "scope": "附件一", "strict_names": False,

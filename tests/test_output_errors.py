@@ -5,19 +5,22 @@ the drop folder; the single-file CLI)."""
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from jixiao.atomic import prepare_dir, write_atomic, write_text_atomic
 from jixiao.batch import run_batch
-from jixiao.errors import EXIT_ERRORS, EXIT_UNCHECKABLE, OutputError
-from jixiao.watch import STATE_FILE, watch
+from jixiao.errors import EXIT_ERRORS, EXIT_UNCHECKABLE, OutputError, output_error
+from jixiao.watch import STATE_FILE, print_result, watch
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
@@ -62,6 +65,19 @@ def test_a_folder_where_the_file_should_be(tmp_path: Path) -> None:
     assert _no_temp_files(tmp_path)
 
 
+def test_reasons_come_from_the_file_system_where_the_errno_differs_by_platform(tmp_path: Path) -> None:
+    """Windows reports a folder in the way as "access denied" and a file in the way as "exists"."""
+    (tmp_path / "汇总.xlsx").mkdir()
+    (tmp_path / "afile").write_text("x")
+    denied = PermissionError(errno.EACCES, "Access is denied")
+    assert output_error(tmp_path / "汇总.xlsx", denied).message.endswith("：已有同名的文件夹")
+    exists = FileExistsError(errno.EEXIST, "Cannot create a file when that file already exists")
+    assert output_error(tmp_path / "afile" / "out", exists).message.endswith("：路径中有一段是文件而不是文件夹")
+    assert output_error(tmp_path / "x.xlsx", denied).message.endswith("：没有写入权限，或文件正被其他程序（如 Excel、WPS）打开")
+    odd = OSError(errno.EIO, "Input/output error")
+    assert output_error(tmp_path / "x.xlsx", odd).message == f"无法写入 {tmp_path / 'x.xlsx'}：系统报告“Input/output error”"
+
+
 def test_a_failure_reading_something_else_stays_what_it_is(tmp_path: Path) -> None:
     """The writer callback may read other files (the annotation reads the input again): their
     errors are not the output folder's."""
@@ -102,7 +118,9 @@ def test_batch_writes_what_it_can_when_the_rollup_xlsx_is_blocked(tmp_path: Path
 
     as_json = _cli(str(inbox), "--out", str(out), "--jobs", "1", "--format", "json")
     assert as_json.returncode == EXIT_UNCHECKABLE
-    assert json.loads(as_json.stdout)["problems"] == [f"汇总未能写入：无法写入 {out / '汇总.xlsx'}：已有同名的文件夹"]
+    doc = json.loads(as_json.stdout)
+    assert doc["problems"] == [f"汇总未能写入：无法写入 {out / '汇总.xlsx'}：已有同名的文件夹"]
+    assert doc["exit_code"] == EXIT_UNCHECKABLE  # as the process says
     assert "汇总未能写入" in as_json.stderr
 
     res = run_batch([inbox / "单位A.xlsx"], root=inbox, out_dir=out, jobs=1, annotate="never")
@@ -124,7 +142,7 @@ def test_a_blocked_annotated_copy_is_an_output_problem_not_an_internal_error(tmp
 
     batch = _cli(str(inbox), "--out", str(out), "--jobs", "1")
     assert batch.returncode == EXIT_ERRORS
-    assert f"  单位A.xlsx：输出文件未能生成：{message}" in batch.stdout
+    assert f"  单位A.xlsx：审核副本未能生成：{message}" in batch.stdout
     assert "内部错误" not in batch.stderr + batch.stdout
 
 
@@ -142,3 +160,34 @@ def test_drop_folder_goes_on_when_the_rollup_cannot_be_written(tmp_path: Path) -
     assert told == res.problems == [f"汇总未能写入：无法写入 {outbox / '汇总.xlsx'}：已有同名的文件夹"]  # once
     assert (outbox / "单位A.结果.json").is_file() and (outbox / "单位B.结果.json").is_file()
     assert (outbox / STATE_FILE).is_file() and (outbox / "汇总.csv").is_file()
+
+
+def test_drop_folder_rewrites_a_stale_rollup_once_it_can(tmp_path: Path) -> None:
+    """The roll-up could not be written while a file was checked (open in Excel); once it can, a
+    restart brings it up to date even with nothing new to check."""
+    inbox = _inbox(tmp_path)
+    outbox = tmp_path / "out"
+    (outbox / "汇总.xlsx").mkdir(parents=True)
+    first = watch(inbox, outbox, settle=0.2, jobs=1, annotate="never", max_results=1, max_seconds=120,
+                  install_signals=False)
+    assert first.checked == 1 and len(first.problems) == 1
+    (outbox / "汇总.xlsx").rmdir()
+    again = watch(inbox, outbox, settle=0.2, jobs=1, annotate="never", max_seconds=1.5, install_signals=False)
+    assert again.checked == 0 and again.skipped == 1 and again.problems == []
+    with zipfile.ZipFile(outbox / "汇总.xlsx") as z:  # a real workbook now, holding the unit
+        assert any("单位A.xlsx".encode() in z.read(n) for n in z.namelist())
+
+
+def test_drop_folder_keeps_the_result_json_when_the_copy_is_blocked(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    outbox = tmp_path / "out"
+    (outbox / "单位A.审核.xlsx").mkdir(parents=True)
+    res = watch(inbox, outbox, settle=0.2, jobs=1, annotate="always", max_results=1, max_seconds=120,
+                install_signals=False)
+    [s] = res.results
+    assert s.notes == [f"审核副本未能生成：无法写入 {outbox / '单位A.审核.xlsx'}：已有同名的文件夹"]
+    doc = json.loads((outbox / "单位A.结果.json").read_text(encoding="utf-8"))
+    assert doc["file"] == "单位A.xlsx" and doc["exit_code"] == EXIT_ERRORS
+    out = io.StringIO()
+    print_result(s, out)
+    assert out.getvalue().splitlines()[1] == f"  审核副本未能生成：无法写入 {outbox / '单位A.审核.xlsx'}：已有同名的文件夹"

@@ -210,15 +210,29 @@ def process_file(path: str, rel: str, opts: Options) -> Summary:
     return s
 
 
-def _write_outputs(result: FileResult, rel: str, opts: Options) -> None:
+def _write_outputs(result: FileResult, rel: str, opts: Options) -> list[str]:
+    """The annotated copy, then the per-file JSON (which lists the copy), each on its own: a
+    copy that cannot be written does not cost the JSON. Returns a Chinese note per failure."""
+    from .errors import guard
+
+    notes: list[str] = []
     if result.checked and (opts.annotate == "always" or (opts.annotate == "auto" and result.findings)):
-        annotate_copy(result, output_path(rel, opts, ANNOTATED_SUFFIX))
+        try:
+            with guard():
+                annotate_copy(result, output_path(rel, opts, ANNOTATED_SUFFIX))
+        except CannotCheck as exc:
+            notes.append(f"审核副本未能生成：{exc.message}")
     if opts.result_json:
         target = output_path(rel, opts, RESULT_JSON_SUFFIX)
-        from .atomic import write_text_atomic
+        try:
+            with guard():
+                from .atomic import write_text_atomic
 
-        write_text_atomic(target, result_json_text(result, rel, opts))
-        result.outputs.append(str(target))
+                write_text_atomic(target, result_json_text(result, rel, opts))
+                result.outputs.append(str(target))
+        except CannotCheck as exc:
+            notes.append(f"结果文件未能生成：{exc.message}")
+    return notes
 
 
 def annotate_copy(result: FileResult, target: Path) -> bool:
@@ -384,15 +398,9 @@ def _digest(path: str, opts: Options) -> str | None:
 
 
 def _finish(result: FileResult, rel: str, opts: Options) -> Summary:
-    """Outputs (annotated copy, per-file JSON) and the roll-up row of one checked file."""
-    from .errors import guard
-
-    notes: list[str] = []
-    try:
-        with guard():
-            _write_outputs(result, rel, opts)
-    except CannotCheck as exc:  # the check stands; only the annotated copy or JSON is missing
-        notes.append(f"输出文件未能生成：{exc.message}")
+    """Outputs (annotated copy, per-file JSON) and the roll-up row of one checked file; an output
+    that cannot be written is a note on the row, the check stands."""
+    notes = _write_outputs(result, rel, opts)
     s = summarize(result, rel)
     s.notes = notes
     return s
@@ -899,7 +907,7 @@ def cli_main(args: Any) -> int:
 
         doc = res.rollup.to_json()
         if res.problems:
-            doc["problems"] = res.problems
+            doc["problems"], doc["exit_code"] = res.problems, res.exit_code
         json.dump(doc, sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")
         for problem in res.problems:

@@ -8,6 +8,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 # Exit codes (documented in README): 0 clean, 1 warnings only, 2 errors, 3 could not check.
 EXIT_CLEAN = 0
@@ -94,13 +95,31 @@ _OUTPUT_REASONS = {
     errno.EROFS: "磁盘或共享文件夹是只读的",
     errno.ENAMETOOLONG: "路径或文件名太长",
     errno.ENOENT: "所在的文件夹不存在或已被删除",
+    errno.EFBIG: "文件超过了磁盘或系统允许的大小",
 }
 
 
 def output_error(target: object, exc: OSError) -> OutputError:
-    """The Chinese message for an OSError met while writing output `target`."""
-    why = _OUTPUT_REASONS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+    """The Chinese message for an OSError met while writing output `target` (a file, or the
+    folder to create). A folder or a file in the way is told from the file system, not the errno,
+    which differs by platform (Windows reports both as a permission or exists error)."""
+    why = _in_the_way(Path(str(target))) or _OUTPUT_REASONS.get(exc.errno or 0)
+    if why is None:
+        why = f"系统报告“{exc.strerror or type(exc).__name__}”"
     return OutputError(f"无法写入 {target}：{why}")
+
+
+def _in_the_way(target: Path) -> str | None:
+    try:
+        if target.is_dir() and target.suffix:  # a file name (汇总.xlsx) taken by a folder
+            return "已有同名的文件夹"
+        for parent in (target, *target.parents):
+            if parent.exists():
+                return None if parent.is_dir() else (
+                    "已有同名的文件，不是文件夹" if parent == target else "路径中有一段是文件而不是文件夹")
+    except OSError:
+        pass
+    return None
 
 
 class InternalError(CannotCheck):

@@ -2,8 +2,9 @@
 
 Accountants drop workbooks into INBOX; each is checked once it has stopped changing, and its
 results (`<stem>.结果.json`, plus `<stem>.审核.xlsx` when it has findings) appear in OUTBOX,
-mirroring INBOX's sub-folders. The roll-up (汇总.xlsx/.csv/.json) in OUTBOX is rewritten
-after every file.
+mirroring INBOX's sub-folders. The roll-up (汇总.xlsx/.csv/.json) in OUTBOX is kept current:
+rewritten as soon as the files at hand are done, and every `SAVE_EVERY` seconds while a long
+run of files goes on.
 
 - watchdog tells us *that* something changed; readiness is decided by polling: a file is
   ready once its (size, mtime) has stayed the same for `settle` seconds, so a copy still in
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -42,10 +44,11 @@ from .batch import (
     sha256_file,
 )
 from .errors import CannotCheck
-from .report.rollup import ROLLUP_STEM, Rollup, Summary
+from .report.rollup import Rollup, Summary
 
 STATE_FILE = ".jixiao-state.json"
 STATE_VERSION = 1
+SAVE_EVERY = 2.0  # seconds between saves of the state and the roll-up while files keep coming
 _CHANGE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
 
 
@@ -58,31 +61,46 @@ class WatchResult:
 
 
 class _Outputs:
-    """Saves the state and rewrites the roll-up after each file. A write OUTBOX refuses (汇总.xlsx
-    open in Excel on Windows, a full disk) does not stop the watcher: it is told once, through
-    `on_problem`, and tried again after the next file."""
+    """The state file and the roll-up in OUTBOX.
+
+    Rewriting them costs time in proportion to the files known, so a catch-up of thousands of
+    files that rewrote them after each file spent most of its time there. After a file they are
+    saved at most every `SAVE_EVERY` seconds (a long catch-up still shows its progress), and
+    always once the files at hand are done and when the watcher stops. A write OUTBOX refuses
+    (汇总.xlsx open in Excel on Windows, a full disk) does not stop the watcher: it is told once,
+    through `on_problem`, and tried again every `SAVE_EVERY` seconds until it succeeds."""
 
     def __init__(self, state: State, rollup: Rollup, outbox: Path, result: WatchResult,
                  on_problem: Callable[[str], None] | None) -> None:
         self.state, self.rollup, self.outbox, self.result = state, rollup, outbox, result
         self.on_problem = on_problem
         self.told: list[str] = []
+        self.dirty = False  # something is not saved yet (or its save failed)
+        self.last = -math.inf  # time.monotonic() of the last save
 
-    def save(self, *, state: bool = True) -> None:
+    def changed(self) -> None:
+        """A file was recorded."""
+        self.dirty = True
+        self.flush(throttled=True)
+
+    def flush(self, *, throttled: bool = False) -> None:
+        """Save what is not saved yet; `throttled`: not within `SAVE_EVERY` of the last save."""
+        if not self.dirty or (throttled and time.monotonic() - self.last < SAVE_EVERY):
+            return
+        self.last = time.monotonic()
         problems: list[str] = []
-        if state:
-            try:
-                self.state.save()
-            except CannotCheck as exc:
-                problems.append(f"处理记录未能保存：{exc.message}（重启后这些文件会再检查一次）")
+        try:
+            self.state.save()
+        except CannotCheck as exc:
+            problems.append(f"处理记录未能保存：{exc.message}（重启后这些文件会再检查一次）")
         self.rollup.write(self.outbox, problems)
-        if problems != self.told:  # tell a problem once, not after every file
-            for p in problems:
-                if p not in self.told:
-                    self.result.problems.append(p)
-                    if self.on_problem is not None:
-                        self.on_problem(p)
-            self.told = problems
+        self.dirty = bool(problems)
+        for p in problems:  # tell a problem once, not at every retry
+            if p not in self.told:
+                self.result.problems.append(p)
+                if self.on_problem is not None:
+                    self.on_problem(p)
+        self.told = problems
 
 
 class State:
@@ -208,14 +226,17 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
         rollup.add(s)
     result = WatchResult()
     outputs = _Outputs(state, rollup, outbox, result, on_problem)
-    if len(rollup) and not (outbox / f"{ROLLUP_STEM}.xlsx").exists():
-        outputs.save(state=False)  # e.g. deleted by hand while the watcher was stopped
+    # the roll-up as the state knows it: it may be missing, or older than the state (deleted by
+    # hand, or open in Excel when the watcher last stopped)
+    outputs.dirty = bool(len(rollup))
+    outputs.flush()
     opts = Options(root=str(inbox), out_dir=str(outbox), rules=rules, profile=profile, annotate=annotate,
                    timeout=timeout, memory_mb=memory_mb, result_json=True, sha256=True)
     pending = _Pending()
     restore = _install_signal_handlers(stop, pending) if install_signals else None
     deadline = time.monotonic() + max_seconds if max_seconds is not None else None
-    pool = WorkerPool(opts, jobs, chunk=1)
+    # guided chunks: a file dropped alone is checked alone, a catch-up in chunks (pandera once each)
+    pool = WorkerPool(opts, jobs)
     observer = None
     try:
         pool.start()  # before the observer thread: workers come from the forkserver anyway
@@ -251,22 +272,25 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
                     st = stats[task.rel]
                     state.record(task.rel, s, st.st_size, st.st_mtime_ns)
                     rollup.add(s)
-                    outputs.save()
+                    outputs.changed()
                     result.checked += 1
                     result.results.append(s)
                     if on_result is not None:
                         on_result(s)
 
                 pool.run(tasks, done, stop=stop)
+                outputs.flush()  # the files at hand are done
             if max_results is not None and result.checked >= max_results:
                 break
             pending.wake.wait(tick)
             pending.wake.clear()
+            outputs.flush(throttled=True)  # a save that failed, again
     finally:
         if observer is not None:
             observer.stop()
             observer.join(5)
         pool.close()
+        outputs.flush()
         if restore is not None:
             restore()
     return result
@@ -300,3 +324,5 @@ def print_result(s: Summary, out: Any = None) -> None:
         return
     print(f"已检查 {s.file}：{s.status}（强制 {s.errors}，提示 {s.warnings}，信息 {s.infos}）",
           file=out, flush=True)
+    for note in s.notes:  # an output (annotated copy, result JSON) that could not be written
+        print(f"  {note}", file=out, flush=True)
