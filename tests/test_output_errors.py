@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import zipfile
@@ -191,3 +192,28 @@ def test_drop_folder_keeps_the_result_json_when_the_copy_is_blocked(tmp_path: Pa
     out = io.StringIO()
     print_result(s, out)
     assert out.getvalue().splitlines()[1] == f"  审核副本未能生成：无法写入 {outbox / '单位A.审核.xlsx'}：已有同名的文件夹"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="POSIX file size limit")
+def test_a_full_disk_is_told_once_without_tracebacks_or_leftovers(tmp_path: Path) -> None:
+    """A file size limit makes every write past 10 KB fail the way a full disk does: openpyxl's
+    own temporary files fail too, and Python would print "Exception ignored" tracebacks."""
+    import resource
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    inbox = _inbox(tmp_path)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    env.pop("JIXIAO_DEBUG", None)
+    for args, code in (([str(inbox / "单位A.xlsx"), "--out", str(tmp_path / "one")], EXIT_ERRORS),
+                       ([str(inbox), "--out", str(tmp_path / "all"), "--jobs", "1"], EXIT_UNCHECKABLE)):
+        proc = subprocess.run([sys.executable, "-m", "jixiao", *args], capture_output=True, text=True,
+                              encoding="utf-8", env=env, timeout=300, preexec_fn=small_disk)
+        assert proc.returncode == code, proc.stderr
+        told = proc.stderr + proc.stdout
+        assert "审核副本未能生成" in told and "文件超过了磁盘或系统允许的大小" in told
+        assert "Traceback" not in told and "Exception ignored" not in told
+    assert not (tmp_path / "one" / "单位A.审核.xlsx").exists() and _no_temp_files(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["汇总.csv", "汇总.json"]

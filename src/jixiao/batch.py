@@ -42,7 +42,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck
+from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, quiet_unraisable
 from .report.rollup import ROLLUP_STEM, Rollup, Summary, summarize
 
 if TYPE_CHECKING:
@@ -280,6 +280,7 @@ def _worker_main(conn: Connection, opts: Options, board: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _limit_memory(opts.memory_mb)
     _tune_gc()
+    quiet_unraisable()  # the worker shares the user's terminal
     # Results are held to the chunk's end only when finishing a file is quick: an annotated copy
     # takes a while per file, and a replacement check runs (and may hang) file by file.
     out = _Outbox(conn, board, hold=opts.annotate == "never" and not opts.check)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
-from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, guard
+from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, guard, quiet_unraisable
 
 EPILOG = """退出码：0 无问题；1 仅有提示；2 有强制性错误；3 无法检查（文件损坏、加密、不是自评表等）。"""
 
@@ -137,6 +137,7 @@ def _no_traceback(entry: Callable[[Sequence[str] | None], int]) -> Callable[[Seq
 
     @functools.wraps(entry)
     def run(argv: Sequence[str] | None = None) -> int:
+        quiet_unraisable()
         try:
             code = entry(argv)
             sys.stdout.flush()

@@ -138,6 +138,14 @@ def internal_error(exc: BaseException) -> InternalError:
     return InternalError(f"内部错误：{detail}（请将文件发送给维护人员）")
 
 
+def quiet_unraisable() -> None:
+    """Errors Python can only ignore (in `__del__`, in a generator closed by the garbage
+    collector: openpyxl's temporary files on a full disk) print "Exception ignored" and a
+    traceback; the user has already been told what failed. Shown with JIXIAO_DEBUG."""
+    if not os.environ.get("JIXIAO_DEBUG"):
+        sys.unraisablehook = lambda unraisable: None
+
+
 @contextlib.contextmanager
 def guard() -> Iterator[None]:
     """Let `CannotCheck` through and turn any other exception into `InternalError`.

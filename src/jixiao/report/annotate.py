@@ -21,7 +21,7 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +135,7 @@ def annotate(result: FileResult, target: str | Path | None = None, *, out_dir: s
     wb, lost = _open(raw, src.name)
     try:
         build(wb, result)
-        write_atomic(dest, wb.save)
+        write_atomic(dest, _saver(wb))
     except CannotCheck:  # e.g. the batch's time limit: not a reason to try again
         raise
     except Exception:
@@ -144,7 +144,7 @@ def annotate(result: FileResult, target: str | Path | None = None, *, out_dir: s
         # Something in the file trips openpyxl only on save: the copy from the grid still helps.
         wb, lost = _rebuild(raw, src.name)
         build(wb, result)
-        write_atomic(dest, wb.save)
+        write_atomic(dest, _saver(wb))
     loss = fidelity.loss_line(lost)
     if str(dest) not in result.outputs:
         result.outputs.append(str(dest))
@@ -622,6 +622,16 @@ def _plain(v: Any) -> Any:
 
 
 # --- the command line's entry ------------------------------------------------------------------
+
+def _saver(wb: Any) -> Callable[[Path], None]:
+    """Write `wb` to a path through memory: a disk that fills up fails the one write (told as an
+    output problem), instead of leaving openpyxl's half-written zip open on the temporary file."""
+    def save(path: Path) -> None:
+        buf = io.BytesIO()
+        wb.save(buf)
+        path.write_bytes(buf.getvalue())
+    return save
+
 
 def write_copies(results: Iterable[FileResult], *, out_dir: str | Path | None = None,
                  mode: str = "always") -> list[str]:

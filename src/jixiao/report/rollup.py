@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as xml_escape
 
 from ..atomic import write_atomic
-from ..errors import EXIT_CLEAN, EXIT_ERRORS, EXIT_UNCHECKABLE, EXIT_WARNINGS, OutputError
+from ..errors import EXIT_CLEAN, EXIT_ERRORS, EXIT_UNCHECKABLE, EXIT_WARNINGS, OutputError, output_error
 from ..findings import Severity
 
 if TYPE_CHECKING:  # the model's modules are heavy to import; `--help` should not pay for them
@@ -254,10 +254,11 @@ class Rollup:
         for target, write in writers:
             try:
                 paths.append(write_atomic(target, write))
-            except OutputError as exc:
+            except (OutputError, OSError) as exc:  # OSError: openpyxl's own temporary files
                 if problems is None:
                     raise
-                problems.append(f"汇总未能写入：{exc.message}")
+                message = exc.message if isinstance(exc, OutputError) else output_error(target, exc).message
+                problems.append(f"汇总未能写入：{message}")
         return paths
 
     def _write_json(self, path: Path, rows: list[Summary]) -> None:
