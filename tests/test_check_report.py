@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from jixiao.findings import Finding, Severity
 from jixiao.model import Notice, WorkbookModel
 from jixiao.report.console import make_console, render, render_results
@@ -105,3 +108,24 @@ def test_docs_list_every_rule_with_severity_and_example() -> None:
     text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     assert "| [BDT-1](#bdt-1) | 强制（error） |" in text and "- 示例：" in text
     assert Path(ROOT / "scripts" / "gen_rule_docs.py").is_file()
+
+
+_maybe_text = st.one_of(st.none(), st.just(""), st.text(max_size=6))
+
+
+@given(st.builds(Finding, rule=st.text(max_size=6), severity=st.sampled_from(list(Severity)), annex=st.text(max_size=4),
+                 sheet=st.text(max_size=4), cell=st.text(max_size=4), message=st.text(max_size=8),
+                 title=st.text(max_size=4), cells=st.lists(st.text(max_size=4), max_size=3), expected=_maybe_text,
+                 actual=_maybe_text, diff=_maybe_text, interval=_maybe_text, project=_maybe_text, explained=st.booleans(),
+                 explanation=st.text(max_size=4)))
+def test_finding_json_is_the_plain_asdict_definition(f: Finding) -> None:
+    """`Finding.to_json` skips `dataclasses.asdict` (its deep copy) for speed; same dict, same order."""
+    import dataclasses
+
+    d = dataclasses.asdict(f)
+    d["severity"] = f.severity.value
+    d["severity_label"] = f.severity.label
+    expected = {k: v for k, v in d.items() if v not in (None, "", [])}
+    got = f.to_json()
+    assert got == expected and list(got) == list(expected)
+    assert "cells" not in got or got["cells"] is not f.cells  # a copy, as asdict made

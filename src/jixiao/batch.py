@@ -247,13 +247,15 @@ def annotate_copy(result: FileResult, target: Path) -> bool:
 
 def result_json_text(result: FileResult, rel: str, opts: Options) -> str:
     """The drop folder's per-file JSON: the `--format json` document for this one file, plus
-    `file`, its path relative to INBOX."""
+    `file`, its path relative to INBOX. Compact, for the programs that read it (the annotated
+    copy is the human's): json's C encoder takes no indent, and indenting cost more than the
+    rest of writing the file."""
     import json
 
     from .report.json_report import report_json
 
     doc = {"file": rel, **report_json([result], rules=worker_pack(opts.rules))}
-    return json.dumps(doc, ensure_ascii=False, indent=1, default=str)
+    return json.dumps(doc, ensure_ascii=False, default=str) + "\n"
 
 
 def sha256_file(path: str | Path) -> str:

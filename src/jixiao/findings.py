@@ -6,7 +6,7 @@ fix first plus the other cells involved, and a Chinese message with expected vs 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from functools import lru_cache
 from typing import Any
@@ -59,10 +59,16 @@ class Finding:
         return (self.rule, self.sheet, self.cell)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        # what dataclasses.asdict gives, without its deep copy of every field (a few dozen
+        # findings per file go through here for each JSON report)
+        d = {name: getattr(self, name) for name in _FINDING_FIELDS}
         d["severity"] = self.severity.value
         d["severity_label"] = self.severity.label
+        d["cells"] = list(self.cells)
         return {k: v for k, v in d.items() if v not in (None, "", [])}
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 _ANNEX_ORDER = {"附件一": 0, "附件二": 1, "附件三": 2}
