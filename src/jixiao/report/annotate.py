@@ -53,6 +53,7 @@ from ..model import Notice
 from ..read import read_bytes, sniff
 from ..result import FileResult
 from . import fidelity
+from .merged_borders import fast_merged_borders
 from .rebuild import put, workbook_from_grid
 
 AUTHOR = "check-workbook"
@@ -163,7 +164,8 @@ def _open(data: bytes, name: str) -> tuple[Workbook, dict[str, int]]:
                 warnings.simplefilter("always")
                 # rich_text keeps formatted runs; never data_only (it would replace formulas by values).
                 # keep_vba stays off: the copy is an .xlsx, and macros are reported as not kept.
-                wb = load_workbook(io.BytesIO(data), rich_text=True)
+                with fast_merged_borders():
+                    wb = load_workbook(io.BytesIO(data), rich_text=True)
         except CannotCheck:
             raise
         except Exception:  # openpyxl refuses some files calamine reads: rebuild from the grid
