@@ -244,3 +244,17 @@ def test_worker_killed_while_reading_blames_one_file(tmp_path: Path) -> None:
     # not the first file of the chunk, which is what a blind guess would blame
     assert int(crashed[0][1:3]) > seen_before_kill[0] >= 5
     assert all(s.failure_code is None for n, s in got.items() if n not in crashed)
+
+
+def test_guided_chunks_stay_under_max_chunk_and_ticks_come(tmp_path: Path) -> None:
+    """The drop folder caps its chunks (a stop waits for two per worker) and saves on ticks."""
+    paths = _folder(tmp_path, [f"f{i}.xlsx" for i in range(200)])
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), annotate="never")
+    got: list[str] = []
+    ticks: list[float] = []
+    with WorkerPool(opts, 1, max_chunk=8) as pool:
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: got.append(t.rel),
+                 on_tick=lambda: ticks.append(time.monotonic()))
+    assert sorted(got) == sorted(p.name for p in paths)
+    assert pool._chunks >= 200 // 8  # guided alone would have sent 200 // 4 = 50 per chunk
+    assert ticks  # called on every wake

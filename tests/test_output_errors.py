@@ -79,6 +79,15 @@ def test_reasons_come_from_the_file_system_where_the_errno_differs_by_platform(t
     assert output_error(tmp_path / "x.xlsx", odd).message == f"无法写入 {tmp_path / 'x.xlsx'}：系统报告“Input/output error”"
 
 
+def test_an_existing_output_file_gets_the_errno_reason(tmp_path: Path) -> None:
+    """汇总.xlsx already there (every re-run): open in Excel, or a full disk, is what is told."""
+    target = tmp_path / "汇总.xlsx"
+    target.write_bytes(b"old")
+    assert output_error(target, PermissionError(errno.EACCES, "denied")).message.endswith(
+        "：没有写入权限，或文件正被其他程序（如 Excel、WPS）打开")
+    assert output_error(target, OSError(errno.ENOSPC, "No space")).message.endswith("：磁盘空间不足")
+
+
 def test_a_failure_reading_something_else_stays_what_it_is(tmp_path: Path) -> None:
     """The writer callback may read other files (the annotation reads the input again): their
     errors are not the output folder's."""

@@ -62,7 +62,7 @@ def prepare_dir(path: str | Path) -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise output_error(p, exc) from exc
+        raise output_error(p, exc, folder=True) from exc
     if not os.access(p, os.W_OK | os.X_OK):
         raise OutputError(f"无法写入 {p}：没有写入权限")
     return p

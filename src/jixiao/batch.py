@@ -516,10 +516,12 @@ class PoolStats:
 class WorkerPool:
     """A fixed set of worker processes with per-file timeouts and crash isolation."""
 
-    def __init__(self, opts: Options, jobs: int | None = None, *, chunk: int | None = None) -> None:
+    def __init__(self, opts: Options, jobs: int | None = None, *, chunk: int | None = None,
+                 max_chunk: int = CHUNK) -> None:
         self.opts = opts
         self.jobs = max(1, jobs or os.cpu_count() or 1)
-        self.chunk = chunk
+        self.chunk = chunk  # fixed; None: guided, at most max_chunk
+        self.max_chunk = max_chunk
         self.stats = PoolStats()
         self._ctx: Any = None
         self._slots: list[_Slot] = []
@@ -577,13 +579,14 @@ class WorkerPool:
         return new
 
     def run(self, tasks: Sequence[Task], on_result: Callable[[Task, Summary], None],
-            stop: threading.Event | None = None) -> None:
+            stop: threading.Event | None = None, on_tick: Callable[[], None] | None = None) -> None:
         """Check every task; call `on_result` once per task, in completion order. When `stop`
-        is set, no new chunk is started and the chunks already started are finished."""
+        is set, no new chunk is started and the chunks already started are finished. With
+        `stop` or `on_tick`, the pool wakes at least every 0.25 s; `on_tick` is called then."""
         queue: deque[Task] = deque(tasks)
         # Big enough to amortise pandera's per-call cost (~7 ms a call), small enough to
         # balance the workers.
-        chunk = self.chunk or max(1, min(CHUNK, len(tasks) // (self.jobs * 4)))
+        chunk = self.chunk or max(1, min(self.max_chunk, len(tasks) // (self.jobs * 4)))
         timeout = self.opts.timeout if self.opts.timeout and self.opts.timeout > 0 else None
         if timeout is not None:  # the worker's own alarm goes first; the kill is the backstop
             timeout += min(5.0, max(1.0, timeout / 4))
@@ -609,7 +612,7 @@ class WorkerPool:
             wait_for: float | None = None
             if timeout is not None:
                 wait_for = max(0.0, min(s.started for s in busy) + timeout - now)
-            if stop is not None:  # look at the stop flag now and then
+            if stop is not None or on_tick is not None:  # look at the stop flag now and then
                 wait_for = 0.25 if wait_for is None else min(wait_for, 0.25)
             handles: list[Any] = [s.conn for s in busy] + [s.proc.sentinel for s in busy]
             ready = set(wait(handles, timeout=wait_for))
@@ -629,6 +632,8 @@ class WorkerPool:
                         continue
                     self._fail(slot, queue, on_result, "TIMEOUT",
                                f"检查超时（超过 {self.opts.timeout:g} 秒），已跳过该文件")
+            if on_tick is not None:
+                on_tick()
 
     def _next_chunk(self, queue: deque[Task], size: int) -> list[Task]:
         self._chunks += 1

@@ -99,24 +99,26 @@ _OUTPUT_REASONS = {
 }
 
 
-def output_error(target: object, exc: OSError) -> OutputError:
-    """The Chinese message for an OSError met while writing output `target` (a file, or the
-    folder to create). A folder or a file in the way is told from the file system, not the errno,
-    which differs by platform (Windows reports both as a permission or exists error)."""
-    why = _in_the_way(Path(str(target))) or _OUTPUT_REASONS.get(exc.errno or 0)
+def output_error(target: object, exc: OSError, *, folder: bool = False) -> OutputError:
+    """The Chinese message for an OSError met while writing output `target` (a file, or with
+    `folder` the folder to create). Something in the way is told from the file system, not the
+    errno, which differs by platform (Windows reports both as a permission or exists error)."""
+    why = _in_the_way(Path(str(target)), folder) or _OUTPUT_REASONS.get(exc.errno or 0)
     if why is None:
         why = f"系统报告“{exc.strerror or type(exc).__name__}”"
     return OutputError(f"无法写入 {target}：{why}")
 
 
-def _in_the_way(target: Path) -> str | None:
+def _in_the_way(target: Path, folder: bool) -> str | None:
+    """A folder where the file `target` should be, or a file where a folder should be."""
     try:
-        if target.is_dir() and target.suffix:  # a file name (汇总.xlsx) taken by a folder
+        if not folder and target.is_dir():
             return "已有同名的文件夹"
-        for parent in (target, *target.parents):
+        if folder and target.exists() and not target.is_dir():
+            return "已有同名的文件，不是文件夹"
+        for parent in target.parents:
             if parent.exists():
-                return None if parent.is_dir() else (
-                    "已有同名的文件，不是文件夹" if parent == target else "路径中有一段是文件而不是文件夹")
+                return None if parent.is_dir() else "路径中有一段是文件而不是文件夹"
     except OSError:
         pass
     return None

@@ -49,6 +49,7 @@ from .report.rollup import Rollup, Summary
 STATE_FILE = ".jixiao-state.json"
 STATE_VERSION = 1
 SAVE_EVERY = 2.0  # seconds between saves of the state and the roll-up while files keep coming
+WATCH_CHUNK = 32  # files per worker message at most: a stop waits for two chunks per worker
 _CHANGE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
 
 
@@ -235,8 +236,9 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
     pending = _Pending()
     restore = _install_signal_handlers(stop, pending) if install_signals else None
     deadline = time.monotonic() + max_seconds if max_seconds is not None else None
-    # guided chunks: a file dropped alone is checked alone, a catch-up in chunks (pandera once each)
-    pool = WorkerPool(opts, jobs)
+    # guided chunks: a file dropped alone is checked alone, a catch-up in chunks (pandera once
+    # each), small enough that a stop waits for a few files only
+    pool = WorkerPool(opts, jobs, max_chunk=WATCH_CHUNK)
     observer = None
     try:
         pool.start()  # before the observer thread: workers come from the forkserver anyway
@@ -278,7 +280,8 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
                     if on_result is not None:
                         on_result(s)
 
-                pool.run(tasks, done, stop=stop)
+                # saves postponed by the throttle happen while a slow file is still being checked
+                pool.run(tasks, done, stop=stop, on_tick=lambda: outputs.flush(throttled=True))
                 outputs.flush()  # the files at hand are done
             if max_results is not None and result.checked >= max_results:
                 break
@@ -286,13 +289,15 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
             pending.wake.clear()
             outputs.flush(throttled=True)  # a save that failed, again
     finally:
-        if observer is not None:
-            observer.stop()
-            observer.join(5)
-        pool.close()
-        outputs.flush()
-        if restore is not None:
-            restore()
+        try:
+            outputs.flush()  # first: nothing below may cost what was checked
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(5)
+            pool.close()
+            if restore is not None:
+                restore()
     return result
 
 

@@ -164,7 +164,13 @@ def _open(data: bytes, name: str) -> tuple[Workbook, dict[str, int]]:
                 warnings.simplefilter("always")
                 # rich_text keeps formatted runs; never data_only (it would replace formulas by values).
                 # keep_vba stays off: the copy is an .xlsx, and macros are reported as not kept.
-                with fast_merged_borders():
+                try:
+                    with fast_merged_borders():
+                        wb = load_workbook(io.BytesIO(data), rich_text=True)
+                except CannotCheck:
+                    raise
+                except Exception:  # whatever the memo tripped on, openpyxl's own code decides
+                    caught.clear()
                     wb = load_workbook(io.BytesIO(data), rich_text=True)
         except CannotCheck:
             raise
@@ -631,7 +637,7 @@ def _saver(wb: Any) -> Callable[[Path], None]:
     def save(path: Path) -> None:
         buf = io.BytesIO()
         wb.save(buf)
-        path.write_bytes(buf.getvalue())
+        path.write_bytes(buf.getbuffer())
     return save
 
 

@@ -11,8 +11,9 @@ set by id. The first computation of each result runs openpyxl's own code, in the
 so the workbook's border list and every cell's border id come out exactly as openpyxl makes
 them (tests/test_annotate_merged_borders.py compares whole loads and saved copies).
 
-Used only while `annotate` loads a workbook, and only on the openpyxl versions it was checked
-against; anything else runs openpyxl unchanged.
+Used only while `annotate` loads a workbook, and only on the openpyxl releases it was compared
+with; anything else runs openpyxl unchanged. If the fast load fails, `annotate` loads again
+with openpyxl's own code before it falls back to a rebuild.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from openpyxl.worksheet._reader import WorksheetReader
 from openpyxl.worksheet.cell_range import MultiCellRange
 from openpyxl.worksheet.merge import MergedCellRange
 
-CHECKED_VERSIONS = ("3.1.",)  # openpyxl versions whose bind_merged_cells this mirrors
+CHECKED_VERSIONS = ("3.1.5",)  # openpyxl releases whose merge binding this mirrors (compared line by line)
 _EDGES = ("top", "left", "right", "bottom")
 
 
@@ -114,6 +115,9 @@ def _bind_merged_cells(self: Any) -> None:
     for cr in self.parser.merged_cells.mergeCell:
         mcr = _MemoMergedRange(self.ws, cr.ref, memo)
         self.ws._clean_merge_range(mcr)
+        # what openpyxl keeps is its own class (its __copy__ rebuilds ranges by class)
+        del mcr._memo
+        mcr.__class__ = MergedCellRange
         ranges.append(mcr)
     self.ws.merged_cells = MultiCellRange(ranges)
 
@@ -122,7 +126,7 @@ def _bind_merged_cells(self: Any) -> None:
 def fast_merged_borders() -> Iterator[None]:
     """Within the block, openpyxl loads bind merged ranges through the memo (checked versions
     only). Not thread-safe: it swaps a method of openpyxl's worksheet reader."""
-    if not openpyxl.__version__.startswith(CHECKED_VERSIONS):
+    if openpyxl.__version__ not in CHECKED_VERSIONS:
         yield
         return
     original = WorksheetReader.bind_merged_cells

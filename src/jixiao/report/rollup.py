@@ -255,10 +255,10 @@ class Rollup:
             try:
                 paths.append(write_atomic(target, write))
             except (OutputError, OSError) as exc:  # OSError: openpyxl's own temporary files
+                err = exc if isinstance(exc, OutputError) else output_error(target, exc)
                 if problems is None:
-                    raise
-                message = exc.message if isinstance(exc, OutputError) else output_error(target, exc).message
-                problems.append(f"汇总未能写入：{message}")
+                    raise err from exc
+                problems.append(f"汇总未能写入：{err.message}")
         return paths
 
     def _write_json(self, path: Path, rows: list[Summary]) -> None:
