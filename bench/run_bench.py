@@ -39,6 +39,14 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 CORPORA = ("clones", "distinct")
+BENCH_DIR = Path(tempfile.gettempdir()) / "jixiao-bench"  # generated corpora, reused across runs
+
+
+def corpus_arguments(ap: argparse.ArgumentParser, *, n: int, corpus: str) -> None:
+    """N, --corpus and --dir of the scripts that time one corpus (stages.py, watch_catchup.py)."""
+    ap.add_argument("n", type=int, nargs="?", default=n)
+    ap.add_argument("--corpus", choices=CORPORA, default=corpus, help="see run_bench._workbooks")
+    ap.add_argument("--dir", type=Path, default=BENCH_DIR)
 
 
 def _workbooks(n: int, base: Path, corpus: str = "clones") -> list[Path]:
@@ -226,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", default="1,2")
     ap.add_argument("--corpus", default=",".join(CORPORA), help="clones, distinct or both (see _workbooks)")
     ap.add_argument("--repeat", type=int, default=3, help="best of R for the timings")
-    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "jixiao-bench")
+    ap.add_argument("--dir", type=Path, default=BENCH_DIR)
     ap.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--jobs-probe", type=int, default=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)

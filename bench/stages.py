@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -25,11 +24,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from run_bench import _workbooks, corpus_arguments
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("n", type=int, nargs="?", default=500)
+    corpus_arguments(ap, n=500, corpus="clones")
     ap.add_argument("--chunk", type=int, default=128)
-    ap.add_argument("--corpus", choices=("clones", "distinct"), default="clones", help="see run_bench._workbooks")
-    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "jixiao-bench")
     a = ap.parse_args(argv)
 
     import python_calamine as pc
@@ -45,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     from jixiao.report.rollup import summarize
     from jixiao.result import FileResult
     from jixiao.score import score_file_model
-    from run_bench import _workbooks
-
     paths = [str(p) for p in _workbooks(a.n, a.dir, a.corpus)]
     pack = worker_pack(None)
     _tune_gc()  # as the batch workers do

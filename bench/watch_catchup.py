@@ -28,16 +28,15 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from run_bench import _workbooks, corpus_arguments
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("n", type=int, nargs="?", default=1000)
-    ap.add_argument("--corpus", choices=("clones", "distinct"), default="distinct")
+    corpus_arguments(ap, n=1000, corpus="distinct")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "jixiao-bench")
     a = ap.parse_args(argv)
 
     from jixiao.batch import Options, WorkerPool, prestart
     from jixiao.watch import watch
-    from run_bench import _workbooks
 
     src = _workbooks(a.n, a.dir, a.corpus)
     prestart()
