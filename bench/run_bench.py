@@ -42,11 +42,14 @@ CORPORA = ("clones", "distinct")
 BENCH_DIR = Path(tempfile.gettempdir()) / "jixiao-bench"  # generated corpora, reused across runs
 
 
-def corpus_arguments(ap: argparse.ArgumentParser, *, n: int, corpus: str) -> None:
-    """N, --corpus and --dir of the scripts that time one corpus (stages.py, watch_catchup.py)."""
+def corpus_parser(doc: str | None, *, n: int, corpus: str) -> argparse.ArgumentParser:
+    """The command line of a script that times one corpus (stages.py, watch_catchup.py): N,
+    --corpus and --dir; the script adds its own options."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("n", type=int, nargs="?", default=n)
     ap.add_argument("--corpus", choices=CORPORA, default=corpus, help="see run_bench._workbooks")
     ap.add_argument("--dir", type=Path, default=BENCH_DIR)
+    return ap
 
 
 def _workbooks(n: int, base: Path, corpus: str = "clones") -> list[Path]:

@@ -12,7 +12,6 @@ chunk), pandera alone (its share of the rules), score review, summary (the roll-
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections import defaultdict
@@ -24,10 +23,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from run_bench import _workbooks, corpus_arguments
+    from run_bench import _workbooks, corpus_parser
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    corpus_arguments(ap, n=500, corpus="clones")
+    ap = corpus_parser(__doc__, n=500, corpus="clones")
     ap.add_argument("--chunk", type=int, default=128)
     a = ap.parse_args(argv)
 

@@ -14,7 +14,6 @@ what the drop folder's bookkeeping costs on top of the checking.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -28,10 +27,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from run_bench import _workbooks, corpus_arguments
+    from run_bench import _workbooks, corpus_parser
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    corpus_arguments(ap, n=1000, corpus="distinct")
+    ap = corpus_parser(__doc__, n=1000, corpus="distinct")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args(argv)
 
