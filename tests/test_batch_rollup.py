@@ -51,12 +51,12 @@ def test_rollup_files(tmp_path: Path) -> None:
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM, so Excel reads UTF-8
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0] == ["单位", "文件", "自评总分", "复核总分", "等级", "错误数（强制）", "提示数", "信息数",
-                       "已说明提示数", "状态"]
+                       "已说明提示数", "状态", "备注"]
     assert [row[1] for row in rows[1:]] == ["a.xlsx", "b/乙.xlsx", "c.xlsx", "坏.xlsx"]  # sorted by file
     assert rows[1][0] == "'" + EVIL  # neutralised
     assert rows[3][0] == "'+丙"
-    assert rows[1][2:] == ["95", "91", "优", "1", "0", "0", "0", "有错误"]
-    assert rows[2][2:] == ["90", "88.5", "良", "0", "2", "0", "1", "有提示"]
+    assert rows[1][2:] == ["95", "91", "优", "1", "0", "0", "0", "有错误", ""]
+    assert rows[2][2:] == ["90", "88.5", "良", "0", "2", "0", "1", "有提示", ""]
     assert rows[4][9] == "无法检查：工作簿已损坏"
 
     wb = load_workbook(tmp_path / "汇总.xlsx")
@@ -65,7 +65,8 @@ def test_rollup_files(tmp_path: Path) -> None:
     assert ws["A2"].value == EVIL and ws["A2"].data_type == "s"  # text, not a live formula
     sheet_xml = zipfile.ZipFile(tmp_path / "汇总.xlsx").read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in sheet_xml
-    assert [c.value for c in ws[3]] == ["乙单位", "b/乙.xlsx", 90, 88.5, "良", 0, 2, 0, 1, "有提示"]
+    assert [c.value for c in ws[3]] == ["乙单位", "b/乙.xlsx", 90, 88.5, "良", 0, 2, 0, 1, "有提示", None]
+    assert ws["J3"].fill.fgColor.rgb.endswith("FFF2CC")  # the status cell carries the status colour
     by_rule = [[c.value for c in row] for row in wb["按规则"].iter_rows(min_row=2)]
     assert by_rule == [["WARN-05", "缺少偏差原因", "提示", 2, 5], ["BDT-3", "三公经费合计", "强制", 1, 1]]
     assert len(wb["统计"]._charts) == 2

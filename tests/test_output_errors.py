@@ -5,6 +5,7 @@ the drop folder; the single-file CLI)."""
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
 import json
@@ -17,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from jixiao.atomic import prepare_dir, write_atomic, write_text_atomic
 from jixiao.batch import run_batch
@@ -154,6 +156,11 @@ def test_a_blocked_annotated_copy_is_an_output_problem_not_an_internal_error(tmp
     assert batch.returncode == EXIT_ERRORS
     assert f"  单位A.xlsx：审核副本未能生成：{message}" in batch.stdout
     assert "内部错误" not in batch.stderr + batch.stdout
+    with open(out / "汇总.csv", encoding="utf-8-sig", newline="") as f:
+        [header, row] = list(csv.reader(f))
+    assert row[header.index("备注")] == f"审核副本未能生成：{message}"  # where the county looks
+    sheet = load_workbook(out / "汇总.xlsx", read_only=True)["汇总"]
+    assert [c.value for c in next(sheet.iter_rows(min_row=2, max_row=2))][-1] == f"审核副本未能生成：{message}"
 
 
 # --- the drop folder --------------------------------------------------------------------------

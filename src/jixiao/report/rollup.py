@@ -33,7 +33,10 @@ _RANK = {s.value: s.rank for s in Severity}  # plain dicts: Severity(...) costs 
 _LABEL = {s.value: s.label for s in Severity}
 STATUS = {EXIT_CLEAN: "通过", EXIT_WARNINGS: "有提示", EXIT_ERRORS: "有错误", EXIT_UNCHECKABLE: "无法检查"}
 GRADES = ("优", "良", "中", "差")
-COLUMNS = ("单位", "文件", "自评总分", "复核总分", "等级", "错误数（强制）", "提示数", "信息数", "已说明提示数", "状态")
+COLUMNS = ("单位", "文件", "自评总分", "复核总分", "等级", "错误数（强制）", "提示数", "信息数", "已说明提示数", "状态",
+           "备注")
+_STATUS_COLUMN = COLUMNS.index("状态")  # the cell coloured by status
+_LETTERS = "ABCDEFGHIJK"  # one per column
 RULE_COLUMNS = ("规则", "规则名称", "严重程度", "涉及单位数", "命中次数")
 # Score bins for the distribution chart: [lo, hi) except the last, which includes 100.
 SCORE_BINS = ((0, 60, "60分以下"), (60, 70, "60–70"), (70, 80, "70–80"), (80, 90, "80–90"), (90, 100.0001, "90–100"))
@@ -311,8 +314,8 @@ class Rollup:
 
         ws = wb.create_sheet("汇总")
         ws.freeze_panes = "C2"
-        ws.auto_filter.ref = f"A1:J{len(rows) + 1}"
-        for col, width in zip("ABCDEFGHIJ", (30, 48, 10, 10, 6, 12, 8, 8, 12, 40), strict=True):
+        ws.auto_filter.ref = f"A1:{_LETTERS[-1]}{len(rows) + 1}"
+        for col, width in zip(_LETTERS, (30, 48, 10, 10, 6, 12, 8, 8, 12, 40, 40), strict=True):
             ws.column_dimensions[col].width = width
         ws.append([cell(ws, h, header=True) for h in COLUMNS])
         # One row per unit is the bulk of the file; openpyxl needs ~0.15 ms a row, so these rows
@@ -384,12 +387,11 @@ def _fill_unit_rows(xlsx: bytes, rows: list[Summary]) -> bytes:
 
 def _row_xml(r: int, values: list[Any], status_style: int) -> bytes:
     cells = []
-    last = len(values) - 1
     for i, v in enumerate(values):
         if v is None:
             continue
-        ref = f"{'ABCDEFGHIJ'[i]}{r}"
-        style = f' s="{status_style}"' if i == last and status_style else ""
+        ref = f"{_LETTERS[i]}{r}"
+        style = f' s="{status_style}"' if i == _STATUS_COLUMN and status_style else ""
         if isinstance(v, str):
             # Inline text is never a formula, so a unit named "=HYPERLINK(...)" stays text.
             text = xml_escape(_XML_ILLEGAL.sub("", v))
@@ -416,7 +418,8 @@ def _bar(title: str, y_title: str, ws: Any, first: int, last: int) -> Any:
 
 def _row_values(s: Summary) -> list[Any]:
     return [s.unit, s.file, _round(s.self_total), _round(s.review_total), s.grade,
-            s.errors, s.warnings, s.infos, s.explained, s.status]
+            s.errors, s.warnings, s.infos, s.explained, s.status,
+            "；".join(s.notes) or None]  # e.g. the annotated copy could not be written
 
 
 def _round(x: float | None) -> float | int | None:
