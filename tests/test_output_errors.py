@@ -233,3 +233,24 @@ def test_a_full_disk_is_told_once_without_tracebacks_or_leftovers(tmp_path: Path
         assert "Traceback" not in told and "Exception ignored" not in told
     assert not (tmp_path / "one" / "单位A.审核.xlsx").exists() and _no_temp_files(tmp_path)
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == ["汇总.csv", "汇总.json"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="POSIX file size limit")
+def test_an_earlier_copy_that_could_not_be_replaced_is_called_out_of_date(tmp_path: Path) -> None:
+    import resource
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    inbox = _inbox(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "单位A.审核.xlsx").write_bytes(b"an earlier copy")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    for args in ([str(inbox / "单位A.xlsx")], [str(inbox), "--jobs", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "jixiao", *args, "--out", str(out)], capture_output=True,
+                              text=True, encoding="utf-8", env=env, timeout=300, preexec_fn=small_disk)
+        assert "审核副本未能生成" in proc.stderr + proc.stdout
+        assert "该位置现有的审核副本是以前检查的结果，已过时" in proc.stderr + proc.stdout
+    assert (out / "单位A.审核.xlsx").read_bytes() == b"an earlier copy"  # never half-replaced

@@ -217,11 +217,14 @@ def _write_outputs(result: FileResult, rel: str, opts: Options) -> list[str]:
 
     notes: list[str] = []
     if result.checked and (opts.annotate == "always" or (opts.annotate == "auto" and result.findings)):
+        target = output_path(rel, opts, ANNOTATED_SUFFIX)
         try:
             with guard():
-                annotate_copy(result, output_path(rel, opts, ANNOTATED_SUFFIX))
+                annotate_copy(result, target)
         except CannotCheck as exc:
-            notes.append(f"审核副本未能生成：{exc.message}")
+            from .report.annotate import stale_copy_note
+
+            notes.append(f"审核副本未能生成：{exc.message}{stale_copy_note(target)}")
     if opts.result_json:
         target = output_path(rel, opts, RESULT_JSON_SUFFIX)
         try:

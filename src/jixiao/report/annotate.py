@@ -656,5 +656,12 @@ def write_copies(results: Iterable[FileResult], *, out_dir: str | Path | None = 
             with guard():
                 annotate(r, out_dir=out_dir)
         except CannotCheck as exc:
-            problems.append(f"审核副本未能生成（{Path(r.path).name}）：{exc.message}")
+            problems.append(f"审核副本未能生成（{Path(r.path).name}）：{exc.message}"
+                            f"{stale_copy_note(annotated_path(r.path, out_dir))}")
     return problems
+
+
+def stale_copy_note(target: str | Path) -> str:
+    """When a new copy could not be written over an earlier one (open in Excel): say that the
+    copy there is from an earlier check, so nobody works from it as if it were this one."""
+    return "；该位置现有的审核副本是以前检查的结果，已过时" if Path(target).is_file() else ""
