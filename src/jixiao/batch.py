@@ -42,7 +42,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, quiet_unraisable
+from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, guard, quiet_unraisable
 from .report.rollup import ROLLUP_STEM, Rollup, Summary, summarize
 
 if TYPE_CHECKING:
@@ -191,7 +191,6 @@ def output_path(rel: str, opts: Options, suffix: str) -> Path:
 
 def process_file(path: str, rel: str, opts: Options) -> Summary:
     """Check one file, write its outputs and return its roll-up row. Never raises."""
-    from .errors import guard
     from .result import FileResult
     from .safety import time_limit
 
@@ -213,18 +212,13 @@ def process_file(path: str, rel: str, opts: Options) -> Summary:
 def _write_outputs(result: FileResult, rel: str, opts: Options) -> list[str]:
     """The annotated copy, then the per-file JSON (which lists the copy), each on its own: a
     copy that cannot be written does not cost the JSON. Returns a Chinese note per failure."""
-    from .errors import guard
-
     notes: list[str] = []
     if result.checked and (opts.annotate == "always" or (opts.annotate == "auto" and result.findings)):
-        target = output_path(rel, opts, ANNOTATED_SUFFIX)
         try:
             with guard():
-                annotate_copy(result, target)
+                annotate_copy(result, output_path(rel, opts, ANNOTATED_SUFFIX))
         except CannotCheck as exc:
-            from .report.annotate import stale_copy_note
-
-            notes.append(f"审核副本未能生成：{exc.message}{stale_copy_note(target)}")
+            notes.append(f"审核副本未能生成：{exc.message}")
     if opts.result_json:
         target = output_path(rel, opts, RESULT_JSON_SUFFIX)
         try:
@@ -346,7 +340,6 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
     that shared step fails, each file is checked on its own, so a bad file cannot take the
     others' results with it.
     """
-    from .errors import guard
     from .pipeline import load
     from .result import FileResult
     from .safety import time_limit

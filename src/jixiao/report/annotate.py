@@ -21,7 +21,7 @@ import io
 import re
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from copy import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.xml.functions import fromstring, tostring
 
 from ..atomic import write_atomic
-from ..errors import CannotCheck
+from ..errors import CannotCheck, OutputError
 from ..explanations import (
     HIDDEN_FILL_COLUMN,
     RESULT_COLUMNS,
@@ -136,7 +136,7 @@ def annotate(result: FileResult, target: str | Path | None = None, *, out_dir: s
     wb, lost = _open(raw, src.name)
     try:
         build(wb, result)
-        write_atomic(dest, _saver(wb))
+        _write_copy(wb, dest)
     except CannotCheck:  # e.g. the batch's time limit: not a reason to try again
         raise
     except Exception:
@@ -145,13 +145,31 @@ def annotate(result: FileResult, target: str | Path | None = None, *, out_dir: s
         # Something in the file trips openpyxl only on save: the copy from the grid still helps.
         wb, lost = _rebuild(raw, src.name)
         build(wb, result)
-        write_atomic(dest, _saver(wb))
+        _write_copy(wb, dest)
     loss = fidelity.loss_line(lost)
     if str(dest) not in result.outputs:
         result.outputs.append(str(dest))
     if loss and result.model is not None and not any(n.code == NOTICE_CODE for n in result.model.notices):
         result.model.notices.append(Notice(NOTICE_CODE, loss))
     return Annotated(dest, loss)
+
+
+def _write_copy(wb: Workbook, dest: Path) -> None:
+    """Save `wb` as `dest`, through memory: a disk that fills up fails the one write (an output
+    problem) instead of leaving openpyxl's half-written zip open on the temporary file. When an
+    earlier copy stays in its place (open in Excel), the error says that copy is out of date, so
+    nobody works from it as if it were this check's."""
+    def save(path: Path) -> None:
+        buf = io.BytesIO()
+        wb.save(buf)
+        path.write_bytes(buf.getbuffer())
+
+    try:
+        write_atomic(dest, save)
+    except OutputError as exc:
+        if dest.is_file():
+            raise OutputError(f"{exc.message}；该位置现有的审核副本是以前检查的结果，已过时") from exc
+        raise
 
 
 def _open(data: bytes, name: str) -> tuple[Workbook, dict[str, int]]:
@@ -631,16 +649,6 @@ def _plain(v: Any) -> Any:
 
 # --- the command line's entry ------------------------------------------------------------------
 
-def _saver(wb: Any) -> Callable[[Path], None]:
-    """Write `wb` to a path through memory: a disk that fills up fails the one write (told as an
-    output problem), instead of leaving openpyxl's half-written zip open on the temporary file."""
-    def save(path: Path) -> None:
-        buf = io.BytesIO()
-        wb.save(buf)
-        path.write_bytes(buf.getbuffer())
-    return save
-
-
 def write_copies(results: Iterable[FileResult], *, out_dir: str | Path | None = None,
                  mode: str = "always") -> list[str]:
     """Annotated copies for `check-workbook FILE...` (mode always / auto: only files with
@@ -656,12 +664,5 @@ def write_copies(results: Iterable[FileResult], *, out_dir: str | Path | None = 
             with guard():
                 annotate(r, out_dir=out_dir)
         except CannotCheck as exc:
-            problems.append(f"审核副本未能生成（{Path(r.path).name}）：{exc.message}"
-                            f"{stale_copy_note(annotated_path(r.path, out_dir))}")
+            problems.append(f"审核副本未能生成（{Path(r.path).name}）：{exc.message}")
     return problems
-
-
-def stale_copy_note(target: str | Path) -> str:
-    """When a new copy could not be written over an earlier one (open in Excel): say that the
-    copy there is from an earlier check, so nobody works from it as if it were this one."""
-    return "；该位置现有的审核副本是以前检查的结果，已过时" if Path(target).is_file() else ""
