@@ -7,21 +7,56 @@ import argparse
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from . import __version__
-from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, guard, quiet_unraisable
+from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, guard, quiet_unraisable, unraisable_quieted
 
-EPILOG = """退出码：0 无问题；1 仅有提示；2 有强制性错误；3 无法检查（文件损坏、加密、不是自评表等）。"""
+EPILOG = """退出码：0 无问题；1 仅有提示；2 有强制性错误；3 无法检查（文件损坏、加密、不是自评表、命令行参数有误等）。"""
+
+
+class UsageError(Exception):
+    """A command line argparse refuses: exit code 3, not argparse's 2, which means "errors found"."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
+        super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
+
+
+# argparse's own messages (Python 3.11 wording) in Chinese; anything else is shown as is.
+_ARGPARSE_MESSAGES = (
+    (re.compile(r"the following arguments are required: (.*)"), r"缺少参数：\1"),
+    (re.compile(r"unrecognized arguments: (.*)"), r"无法识别的参数：\1"),
+    (re.compile(r"argument (.*?): invalid (?:int|float) value: (.*)"), r"参数 \1 的值 \2 不是数字"),
+    (re.compile(r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)"), r"参数 \1 的值 \2 无效，可选：\3"),
+    (re.compile(r"argument (.*?): expected (?:one|at least one) argument"), r"参数 \1 缺少取值"),
+    (re.compile(r"ambiguous option: (.*?) could match (.*)"), r"参数 \1 有歧义，可能是：\2"),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        for pattern, chinese in _ARGPARSE_MESSAGES:
+            if pattern.fullmatch(message):
+                message = pattern.sub(chinese, message)
+                break
+        raise UsageError(f"命令行参数有误：{message}（用法见 check-workbook -h）")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="check-workbook",
         description="预算绩效自评工作簿（附件一/二/三）校验与评分",
         epilog=EPILOG,
+        formatter_class=_Formatter,
+        add_help=False,
     )
+    p._positionals.title, p._optionals.title = "参数", "选项"
+    p.add_argument("-h", "--help", action="help", help="显示本帮助并退出")
     p.add_argument("paths", nargs="+", metavar="FILE", help="要检查的工作簿（.xlsx/.xlsm/.xls/.ods）")
     p.add_argument("--dump", action="store_true", help="以 JSON 输出识别出的表格模型（不做检查）")
     p.add_argument("--rules", action="append", metavar="PACK_OR_PATH",
@@ -29,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("console", "json"), default="console", help="报告格式（默认 console）")
     p.add_argument("--profile", metavar="NAME",
                    help="评分配置（评分复核所用的权重与分档）：hunan-county-2023（默认）、national、hubei、sichuan")
-    p.add_argument("--version", action="version", version=f"check-workbook {__version__}")
+    p.add_argument("--version", action="version", version=f"check-workbook {__version__}", help="显示版本号并退出")
     # The annotated copy (issue 5). --no-annotate shares its dest with the batch's --annotate MODE.
     p.add_argument("--out", metavar="DIR", help="输出文件夹（审核副本 <文件名>.审核.xlsx、汇总表）；默认与被检查的文件放在一起")
     p.add_argument("--no-annotate", dest="annotate", action="store_const", const="never",
@@ -137,11 +172,14 @@ def _no_traceback(entry: Callable[[Sequence[str] | None], int]) -> Callable[[Seq
 
     @functools.wraps(entry)
     def run(argv: Sequence[str] | None = None) -> int:
-        quiet_unraisable()
         try:
-            code = entry(argv)
-            sys.stdout.flush()
+            with unraisable_quieted():  # for this call only: a library caller keeps its own hook
+                code = entry(argv)
+                sys.stdout.flush()
             return code
+        except UsageError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_UNCHECKABLE
         except BrokenPipeError:
             _silence_stdout()
             return 141
@@ -173,6 +211,12 @@ def _silence_stdout() -> None:
 
 
 main = _no_traceback(main)
+
+
+def program() -> int:
+    """The `check-workbook` command: quiet for good, including the garbage collection at exit."""
+    quiet_unraisable()
+    return main()
 
 
 if __name__ == "__main__":

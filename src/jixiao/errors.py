@@ -149,6 +149,17 @@ def quiet_unraisable() -> None:
 
 
 @contextlib.contextmanager
+def unraisable_quieted() -> Iterator[None]:
+    """`quiet_unraisable` for the duration of a call (`cli.main` run in-process)."""
+    previous = sys.unraisablehook
+    quiet_unraisable()
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+@contextlib.contextmanager
 def guard() -> Iterator[None]:
     """Let `CannotCheck` through and turn any other exception into `InternalError`.
 
