@@ -258,3 +258,77 @@ def test_guided_chunks_stay_under_max_chunk_and_ticks_come(tmp_path: Path) -> No
     assert sorted(got) == sorted(p.name for p in paths)
     assert pool._chunks >= 200 // 8  # guided alone would have sent 200 // 4 = 50 per chunk
     assert ticks  # called on every wake
+
+
+def test_a_stop_leaves_the_files_not_finished_in_order(tmp_path: Path) -> None:
+    """process_chunk asks `stopped()` before each file: the files it has not finished are told
+    left ("S"), in order, after the results it did finish."""
+    from jixiao.batch import process_chunk
+
+    from workbooks import example_copy
+
+    tasks = [(i, str(example_copy(tmp_path, f"u{i}.xlsx")), f"u{i}.xlsx") for i in range(4)]
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), annotate="never")
+    for stop_after, read, expected in ((("R", 1), 4, [("R", 0), ("S", 1), ("S", 2), ("S", 3)]),  # finishing
+                                       (("L", 2), 2, [("S", 0), ("S", 1), ("S", 2), ("S", 3)])):  # reading
+        msgs: list[tuple] = []  # type: ignore[type-arg]
+        process_chunk(tasks, opts, msgs.append,
+                      stopped=lambda k=stop_after, m=msgs: sum(x[0] == k[0] for x in m) >= k[1])
+        assert [(m[0], m[1]) for m in msgs if m[0] in "RS"] == expected
+        assert [m[0] for m in msgs].count("L") == read
+
+
+def test_a_stop_waits_for_the_file_at_hand_not_for_the_queued_chunks(tmp_path: Path) -> None:
+    """The drop folder's Ctrl-C: with two chunks of 20 queued for one worker, a stop after the
+    first result ends the run after a file or two, not forty; the next run checks everything."""
+    import threading
+
+    from workbooks import example_copy
+
+    paths = [example_copy(tmp_path, f"u{i:02d}.xlsx") for i in range(40)]
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), annotate="always")
+    stop = threading.Event()
+    got: list[str] = []
+
+    def first_stops(t: Task, s: Summary) -> None:
+        got.append(t.rel)
+        stop.set()
+
+    with WorkerPool(opts, 1, chunk=20) as pool:
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], first_stops, stop=stop)
+        assert 1 <= len(got) <= 3, got
+        assert not any(s.pending for s in pool._slots)
+        again: list[str] = []
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths[:3])], lambda t, s: again.append(t.rel))
+    assert sorted(again) == ["u00.xlsx", "u01.xlsx", "u02.xlsx"]  # the stop request does not outlive its run
+
+
+def findings_cleared_check(path: str, opts: Options) -> FileResult:
+    """A real check whose findings were all fixed (runs where process_file runs)."""
+    result = check_path(path, opts)
+    result.findings = []
+    return result
+
+
+def test_an_annotated_copy_left_from_an_earlier_check_is_said_out_of_date(tmp_path: Path) -> None:
+    """A newer version that gets no copy (nothing found, or cannot be checked) leaves the earlier
+    copy where it was: the row's note says it is out of date (--annotate never: no copies, no note)."""
+    from dataclasses import replace
+
+    from jixiao.batch import process_file
+
+    from workbooks import example_copy
+
+    src = example_copy(tmp_path, "甲.xlsx")
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"))
+    assert process_file(str(src), "甲.xlsx", opts).notes == []
+    assert (tmp_path / "out" / "甲.审核.xlsx").is_file()
+    clean = replace(opts, check="test_batch_pool:findings_cleared_check")
+    assert process_file(str(src), "甲.xlsx", clean).notes == [
+        "现有的审核副本是以前检查的结果，已过时（本次未发现问题，未生成新副本）"]
+    assert process_file(str(src), "甲.xlsx", replace(clean, annotate="never")).notes == []
+    src.write_bytes(b"PK\x03\x04 broken now")
+    broken = process_file(str(src), "甲.xlsx", opts)
+    assert broken.failure_code and broken.notes == [
+        "现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"]
+    assert (tmp_path / "out" / "甲.审核.xlsx").is_file()  # kept: it may hold a unit's 审核说明

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import signal
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from jixiao.watch import STATE_FILE, watch
+from jixiao.batch import run_batch
+from jixiao.watch import STATE_FILE, print_result, watch
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
@@ -124,7 +127,10 @@ def test_cli_watch_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 0, err
     assert "已检查 a.xlsx" in out
-    assert "已停止" in err
+    told = err.splitlines()
+    assert "正在停止：等待正在检查的文件完成并保存结果…" in told  # at once, before the wait
+    assert told.index("正在停止：等待正在检查的文件完成并保存结果…") < len(told) - 1
+    assert told[-1].startswith("已停止")
     assert (outbox / STATE_FILE).is_file()
 
 
@@ -142,3 +148,87 @@ def test_outbox_may_be_the_inbox(tmp_path: Path) -> None:
     assert (box / "a.结果.json").is_file() and (box / "汇总.xlsx").is_file()
     rollup = json.loads((box / "汇总.json").read_text(encoding="utf-8"))
     assert [f["file"] for f in rollup["files"]] == ["a.xlsx"]
+
+
+def _wait_for(what: object, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _rollup_rows(outbox: Path) -> dict[str, dict[str, object]]:
+    try:
+        return {f["file"]: f for f in json.loads((outbox / "汇总.json").read_text(encoding="utf-8"))["files"]}
+    except (OSError, ValueError):
+        return {}
+
+
+def test_a_file_gone_from_the_inbox_leaves_the_rollup_but_not_its_outputs(tmp_path: Path) -> None:
+    """Deleted or moved away, live or while the watcher is stopped: its row and state entry go,
+    its annotated copy and result JSON stay (a copy may hold a unit's 审核说明)."""
+    inbox, outbox = tmp_path / "收件箱", tmp_path / "结果"
+    (inbox / "乡镇").mkdir(parents=True)
+    data = EXAMPLE.read_bytes()
+    for name in ("甲.xlsx", "乙.xlsx", "乡镇/丙.xlsx"):
+        (inbox / name).write_bytes(data)
+    stop = threading.Event()
+    common = dict(inbox=inbox, outbox=outbox, settle=0.5, jobs=1, timeout=30, install_signals=False)
+    t, first = _run_in_thread(**common, stop=stop, max_seconds=120)
+    try:
+        _wait_for(lambda: len(_rollup_rows(outbox)) == 3)
+        assert (outbox / "甲.审核.xlsx").is_file()  # the example has findings
+
+        # a newer version that cannot be checked: 无法检查, and the earlier copy is said to be out of date
+        (inbox / "甲.xlsx").write_bytes(b"PK\x03\x04 broken now")
+        _wait_for(lambda: _rollup_rows(outbox)["甲.xlsx"]["exit_code"] == 3)
+        assert _rollup_rows(outbox)["甲.xlsx"]["notes"] == [
+            "现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"]
+        with open(outbox / "汇总.csv", encoding="utf-8-sig", newline="") as f:
+            rows = {r["文件"]: r for r in csv.DictReader(f)}
+        assert rows["甲.xlsx"]["备注"] == "现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"
+        assert (outbox / "甲.审核.xlsx").is_file()
+
+        (inbox / "乙.xlsx").unlink()
+        (inbox / "乡镇").rename(tmp_path / "别处")  # a folder moved out of INBOX whole
+        _wait_for(lambda: sorted(_rollup_rows(outbox)) == ["甲.xlsx"])
+        state = json.loads((outbox / STATE_FILE).read_text(encoding="utf-8"))
+        assert sorted(state["files"]) == ["甲.xlsx"]
+    finally:
+        stop.set()
+        t.join(60)
+    assert not t.is_alive()
+    broken = first["result"].results[-1]  # type: ignore[attr-defined]
+    out = io.StringIO()
+    print_result(broken, out)  # the console says it too
+    assert out.getvalue().splitlines()[1] == "  现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"
+    for kept in ("乙.审核.xlsx", "乙.结果.json", "乡镇/丙.审核.xlsx", "乡镇/丙.结果.json"):
+        assert (outbox / kept).is_file(), kept
+
+    (inbox / "甲.xlsx").unlink()  # while stopped
+    t, box = _run_in_thread(**common, max_seconds=2)
+    t.join(60)
+    assert box["result"].checked == 0  # type: ignore[attr-defined]
+    assert json.loads((outbox / "汇总.json").read_text(encoding="utf-8"))["files"] == []
+    assert json.loads((outbox / STATE_FILE).read_text(encoding="utf-8"))["files"] == {}
+    with open(outbox / "汇总.csv", encoding="utf-8-sig", newline="") as f:
+        assert len(list(csv.reader(f))) == 1  # the header only
+    assert (outbox / "甲.审核.xlsx").is_file() and (outbox / "甲.结果.json").is_file()
+
+
+def test_an_earlier_batch_output_folder_in_the_inbox_is_not_taken_for_inputs(tmp_path: Path) -> None:
+    """INBOX/旧结果 holds a batch's roll-up and annotated copies: neither at start-up nor when a
+    copy is added there are they checked, as `check-workbook INBOX` would not check them."""
+    inbox, outbox = tmp_path / "收件箱", tmp_path / "结果"
+    inbox.mkdir()
+    data = EXAMPLE.read_bytes()
+    (inbox / "甲.xlsx").write_bytes(data)
+    assert run_batch([inbox / "甲.xlsx"], root=inbox, out_dir=inbox / "旧结果", jobs=1).rollup.exit_code == 2
+    assert (inbox / "旧结果" / "甲.审核.xlsx").is_file()
+    t, box = _run_in_thread(inbox=inbox, outbox=outbox, settle=0.5, jobs=1, timeout=30, install_signals=False,
+                            max_seconds=6)
+    time.sleep(1.5)
+    (inbox / "旧结果" / "乙.审核.xlsx").write_bytes(data)
+    t.join(60)
+    assert [s.file for s in box["result"].results] == ["甲.xlsx"]  # type: ignore[attr-defined]
+    assert sorted(_rollup_rows(outbox)) == ["甲.xlsx"]

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -57,6 +57,9 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MEMORY_MB = 2048
 ANNOTATE_MODES = ("auto", "always", "never")
 CHUNK = 128  # files per worker message at most (see WorkerPool.run)
+STATE_FILE = ".jixiao-state.json"  # the drop folder's record in OUTBOX (jixiao.watch)
+STATE_VERSION = 1
+_MARKER_MAX_BYTES = 64 << 20  # a roll-up of ~40,000 units: a larger file is not taken for ours
 
 
 # ----------------------------------------------------------------------------------------------
@@ -85,12 +88,74 @@ def _has_original(folder: Path, stem: str) -> bool:
     return any((folder / f"{stem}{ext}").exists() for ext in (".xlsx", ".xlsm", ".xls", ".ods", ".XLSX", ".XLS"))
 
 
+def is_output_dir(folder: str | Path, names: Collection[str] | None = None) -> bool:
+    """A folder this tool wrote its outputs into, apart from their inputs (a batch's `--out`, a
+    drop folder's OUTBOX): it holds our roll-up (汇总.json) or drop-folder record, and no workbook
+    but our own outputs. Its annotated copies have no original beside them, yet they are ours, not
+    units' resubmitted copies, so it is no place to look for inputs. A folder checked in place
+    (outputs beside its inputs) still holds its inputs, and is searched. `names`: its file names,
+    when the caller has listed it already."""
+    folder = Path(folder)
+    if names is None:
+        if not any((folder / m).is_file() for m in _MARKERS):  # most folders: two stats
+            return False
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return False
+    if not any(m in names for m in _MARKERS) or any(is_candidate(n) for n in names):
+        return False
+    return any(m in names and ours(_read_json(folder / m)) for m, ours in _MARKERS.items())
+
+
+def in_output_dir(path: str | Path, root: str | Path) -> bool:
+    """Whether file `path` lies in an output folder (`is_output_dir`) below `root`, where
+    `discover(root)` does not look."""
+    root, folder = Path(root), Path(path).parent
+    while folder != root and root in folder.parents:
+        if is_output_dir(folder):
+            return True
+        folder = folder.parent
+    return False
+
+
+def _is_rollup(doc: Any) -> bool:
+    """汇总.json as `Rollup.write` makes it."""
+    return (isinstance(doc, dict) and {"files", "status_counts", "grade_counts", "exit_code"} <= doc.keys()
+            and isinstance(doc["files"], list)
+            and all(isinstance(r, dict) and isinstance(r.get("file"), str) for r in doc["files"]))
+
+
+def _is_state(doc: Any) -> bool:
+    """The drop folder's record as `jixiao.watch.State` saves it."""
+    return isinstance(doc, dict) and doc.get("version") == STATE_VERSION and isinstance(doc.get("files"), dict)
+
+
+_MARKERS: dict[str, Callable[[Any], bool]] = {f"{ROLLUP_STEM}.json": _is_rollup, STATE_FILE: _is_state}
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON document in `path`, or None when it is not one we could have written."""
+    import json
+
+    try:
+        if path.stat().st_size > _MARKER_MAX_BYTES:
+            return None
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def discover(root: str | Path, *, skip_dirs: Iterable[str | Path] = ()) -> list[Path]:
-    """Every candidate workbook under `root`, sorted; hidden folders and `skip_dirs` pruned."""
+    """Every candidate workbook under `root`, sorted; hidden folders, `skip_dirs` and output
+    folders of earlier runs below `root` (`is_output_dir`) pruned."""
     root = Path(root)
     skip = {os.path.realpath(p) for p in skip_dirs}
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for index, (dirpath, dirnames, filenames) in enumerate(os.walk(root)):
+        if index and is_output_dir(dirpath, filenames):  # `root` itself is searched: it was named
+            dirnames[:] = []
+            continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
                              and os.path.realpath(os.path.join(dirpath, d)) not in skip)
         for name in filenames:
@@ -219,6 +284,10 @@ def _write_outputs(result: FileResult, rel: str, opts: Options) -> list[str]:
                 annotate_copy(result, output_path(rel, opts, ANNOTATED_SUFFIX))
         except CannotCheck as exc:
             notes.append(f"审核副本未能生成：{exc.message}")
+    elif opts.annotate != "never" and output_path(rel, opts, ANNOTATED_SUFFIX).is_file():
+        # an earlier version's copy stays (it may hold a unit's 审核说明): it must not pass for this check's
+        why = "本次无法检查" if not result.checked else "本次未发现问题"
+        notes.append(f"现有的审核副本是以前检查的结果，已过时（{why}，未生成新副本）")
     if opts.result_json:
         target = output_path(rel, opts, RESULT_JSON_SUFFIX)
         try:
@@ -291,19 +360,19 @@ def _worker_main(conn: Connection, opts: Options, board: Any) -> None:
         if msg is None:
             conn.send(("bye", _peak_rss_kib()))
             return
-        process_chunk(msg, opts, out.put)
+        process_chunk(msg, opts, out.put, out.stopped)
         out.flush()  # before waiting for the next chunk
 
 
-# board slots: the last file read ("L"), and time.monotonic_ns() of the last sign of life
-# (a system-wide clock: the parent compares it with its own)
-BOARD_LOADED, BOARD_ALIVE = 0, 1
+# board slots: the last file read ("L"), time.monotonic_ns() of the last sign of life (a
+# system-wide clock: the parent compares it with its own), and the parent's stop request
+BOARD_LOADED, BOARD_ALIVE, BOARD_STOP = 0, 1, 2
 
 
 class _Outbox:
     """A worker's side of the protocol of `process_chunk`: "L" and "H" go to the shared board
     (no message: the parent reads it when it needs to); "R" is sent, or held and sent in one
-    message at the chunk's end."""
+    message at the chunk's end, as "S" always is."""
 
     __slots__ = ("board", "conn", "held", "hold")
 
@@ -320,6 +389,12 @@ class _Outbox:
                 self.held.append(msg)
             else:
                 self.conn.send(("RS", [msg]))
+        elif msg[0] == "S":
+            self.held.append(msg)
+
+    def stopped(self) -> bool:
+        """The parent asked to stop (`WorkerPool.run`)."""
+        return bool(self.board[BOARD_STOP])
 
     def flush(self) -> None:
         if self.held:
@@ -327,14 +402,18 @@ class _Outbox:
             self.held = []
 
 
-def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Callable[[Any], None]) -> None:
+def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Callable[[Any], None],
+                  stopped: Callable[[], bool] | None = None) -> None:
     """Check a chunk of files; progress goes to `send`, in this order (in a worker, `_Outbox`
     puts "L" and "H" on the shared board and sends the "R"s to the parent):
 
     ("L", index)           file `index` is read and modelled (or failed doing so)
     ("H", index)           heartbeat: file `index` is being checked on its own
     ("R", index, Summary)  file `index` is done, outputs written
+    ("S", index)           file `index` is left undone: `stopped()` said stop (after the "R"s)
 
+    A stop leaves every file whose outputs are not written yet, so it waits for one file, not
+    for a chunk of them (the drop folder checks them again at its next start).
     Reading and modelling are per file, each under the time limit. The rules then run once
     for the whole chunk, so pandera's per-call cost is paid once per chunk, not per file. If
     that shared step fails, each file is checked on its own, so a bad file cannot take the
@@ -344,12 +423,19 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
     from .result import FileResult
     from .safety import time_limit
 
+    stopped = stopped or _never
     if opts.check:  # a replacement check function: strictly one file at a time
-        for index, path, rel in tasks:
+        for n, (index, path, rel) in enumerate(tasks):
+            if stopped():
+                _leave(tasks[n:], send)
+                return
             send(("R", index, process_file(path, rel, opts)))
         return
     loaded: list[tuple[int, str, str, FileResult, dict[tuple[str, str, str], str], float, str | None]] = []
     for index, path, rel in tasks:
+        if stopped():
+            _leave(tasks, send)
+            return
         t0 = time.perf_counter()
         digest = _digest(path, opts)
         notes: dict[tuple[str, str, str], str] = {}
@@ -379,12 +465,25 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
                     [(result.findings, result.review)] = check_loaded([result.model], [notes], opts)  # type: ignore[list-item]
             except CannotCheck as exc:
                 result.model, result.failure_code, result.failure_message = None, exc.code, exc.message
-    for index, _path, rel, result, _notes, elapsed, digest in loaded:
+    for n, (index, _path, rel, result, _notes, elapsed, digest) in enumerate(loaded):
+        if stopped():
+            _leave(loaded[n:], send)
+            return
         t1 = time.perf_counter()
         s = _finish(result, rel, opts)
         s.seconds = round(elapsed + (share if result.checked else 0.0) + time.perf_counter() - t1, 4)
         s.sha256 = digest
         send(("R", index, s))
+
+
+def _never() -> bool:
+    return False
+
+
+def _leave(tasks: Sequence[tuple[Any, ...]], send: Callable[[Any], None]) -> None:
+    """Tell the parent these files (their index first) are left undone."""
+    for t in tasks:
+        send(("S", t[0]))
 
 
 def _digest(path: str, opts: Options) -> str | None:
@@ -537,7 +636,7 @@ class WorkerPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self._ctx.Pipe(duplex=True)
-        board = self._ctx.RawArray("q", [-1, time.monotonic_ns()])
+        board = self._ctx.RawArray("q", [-1, time.monotonic_ns(), 0])
         proc = self._ctx.Process(target=_worker_main, args=(child, self.opts, board), daemon=True,
                                  name="jixiao-worker")
         proc.start()
@@ -577,8 +676,9 @@ class WorkerPool:
     def run(self, tasks: Sequence[Task], on_result: Callable[[Task, Summary], None],
             stop: threading.Event | None = None, on_tick: Callable[[], None] | None = None) -> None:
         """Check every task; call `on_result` once per task, in completion order. When `stop`
-        is set, no new chunk is started and the chunks already started are finished. With
-        `stop` or `on_tick`, the pool wakes at least every 0.25 s; `on_tick` is called then."""
+        is set, the workers finish the file at hand and leave the others, which get no
+        `on_result`. With `stop` or `on_tick`, the pool wakes at least every 0.25 s; `on_tick`
+        is called then."""
         queue: deque[Task] = deque(tasks)
         # Big enough to amortise pandera's per-call cost (~7 ms a call), small enough to
         # balance the workers.
@@ -586,9 +686,13 @@ class WorkerPool:
         timeout = self.opts.timeout if self.opts.timeout and self.opts.timeout > 0 else None
         if timeout is not None:  # the worker's own alarm goes first; the kill is the backstop
             timeout += min(5.0, max(1.0, timeout / 4))
+        for slot in self._slots:
+            slot.board[BOARD_STOP] = 0
         while queue or any(s.pending for s in self._slots):
             if stop is not None and stop.is_set():
                 queue.clear()
+                for slot in self._slots:  # read by each worker before each file
+                    slot.board[BOARD_STOP] = 1
             now = time.monotonic()
             for slot in self._slots:  # keep a second chunk queued: no idle gap between chunks
                 while queue and len(slot.pending) < 2 * chunk:
@@ -654,11 +758,12 @@ class WorkerPool:
                 slot.started = time.monotonic()  # any sign of life restarts the clock
                 if kind != "RS":  # cannot happen: "bye" only answers close()
                     raise RuntimeError(f"unexpected worker message {kind!r}")
-                for _r, index, summary in results:
+                for msg in results:  # ("R", index, Summary) or ("S", index): left, on a stop
                     task = slot.pending.popleft()
-                    if task.index != index:  # cannot happen: the worker answers in order
-                        raise RuntimeError(f"worker answered task {index}, expected {task.index}")
-                    on_result(task, summary)
+                    if task.index != msg[1]:  # cannot happen: the worker answers in order
+                        raise RuntimeError(f"worker answered task {msg[1]}, expected {task.index}")
+                    if msg[0] == "R":
+                        on_result(task, msg[2])
         except (EOFError, OSError):
             return True
         return False
@@ -881,7 +986,8 @@ def cli_main(args: Any) -> int:
                     annotate=annotate,
                     timeout=args.timeout, memory_mb=memory, max_results=args.watch_exit_after,
                     max_seconds=args.watch_seconds, on_result=print_result,
-                    on_problem=lambda msg: print(msg, file=sys.stderr, flush=True))
+                    on_problem=lambda msg: print(msg, file=sys.stderr, flush=True),
+                    on_stop=lambda: print("正在停止：等待正在检查的文件完成并保存结果…", file=sys.stderr, flush=True))
         print(f"已停止：本次检查 {res.checked} 个文件，内容未变而跳过 {res.skipped} 个", file=sys.stderr)
         return EXIT_CLEAN
 

@@ -13,7 +13,11 @@ run of files goes on.
   the bytes that were checked plus its roll-up row. A file whose hash is unchanged is not
   checked again (a `touch` or a re-copy of the same bytes costs nothing), and at start-up
   INBOX is scanned for files that arrived while the watcher was stopped.
-- SIGINT/SIGTERM stop it cleanly: the file being checked is finished, state is saved.
+- The roll-up lists what INBOX holds: a file deleted (or moved away) leaves it and the state,
+  at once or, when it went while the watcher was stopped, at start-up. Its outputs in OUTBOX
+  stay: an annotated copy may hold the 审核说明 a unit typed.
+- SIGINT/SIGTERM stop it cleanly: the file being checked is finished, state is saved; the
+  files not begun yet are checked at the next start.
 """
 
 from __future__ import annotations
@@ -35,10 +39,13 @@ from .atomic import prepare_dir, write_text_atomic
 from .batch import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
+    STATE_FILE,
+    STATE_VERSION,
     Options,
     Task,
     WorkerPool,
     discover,
+    in_output_dir,
     is_candidate,
     relative_name,
     sha256_file,
@@ -46,10 +53,8 @@ from .batch import (
 from .errors import CannotCheck
 from .report.rollup import Rollup, Summary
 
-STATE_FILE = ".jixiao-state.json"
-STATE_VERSION = 1
 SAVE_EVERY = 2.0  # seconds between saves of the state and the roll-up while files keep coming
-WATCH_CHUNK = 32  # files per worker message at most: a stop waits for two chunks per worker
+WATCH_CHUNK = 32  # files per worker message at most
 _CHANGE_EVENTS = frozenset({"created", "modified", "moved", "closed"})
 
 
@@ -125,6 +130,10 @@ class State:
         self.files[rel] = {"sha256": summary.sha256, "size": size, "mtime_ns": mtime_ns,
                            "summary": summary.to_json()}
 
+    def forget(self, rels: list[str]) -> None:
+        for rel in rels:
+            self.files.pop(rel, None)
+
     def summaries(self) -> list[Summary]:
         out = []
         for entry in self.files.values():
@@ -138,17 +147,29 @@ class State:
 
 
 class _Pending:
-    """Files seen changing, with the moment their (size, mtime) last changed."""
+    """Files seen changing, with the moment their (size, mtime) last changed; and the paths
+    seen going away (deleted, moved), with whether each was a folder."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.wake = threading.Event()
         self.items: dict[str, tuple[tuple[int, int] | None, float]] = {}
+        self.gone: list[tuple[str, bool]] = []
 
     def add(self, path: str) -> None:
         with self.lock:
             self.items.setdefault(path, (None, time.monotonic()))
         self.wake.set()
+
+    def drop(self, path: str, folder: bool) -> None:
+        with self.lock:
+            self.gone.append((path, folder))
+        self.wake.set()
+
+    def take_gone(self) -> list[tuple[str, bool]]:
+        with self.lock:
+            gone, self.gone = self.gone, []
+        return gone
 
     def ready(self, settle: float) -> list[tuple[str, os.stat_result]]:
         """Pop the files that have stayed unchanged for `settle` seconds."""
@@ -181,6 +202,8 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
 
     class Handler(FileSystemEventHandler):  # type: ignore[misc]
         def on_any_event(self, event: Any) -> None:
+            if event.event_type in ("deleted", "moved"):  # gone from where it was
+                pending.drop(os.fsdecode(event.src_path), event.is_directory)
             if event.is_directory:
                 if event.event_type in ("created", "moved"):
                     # A folder moved in whole: its files may raise no events of their own.
@@ -200,6 +223,8 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
                 return  # our own outputs (when OUTBOX is inside INBOX)
             if any(part.startswith(".") for part in Path(os.path.relpath(path, inbox)).parts[:-1]):
                 return  # hidden folders are skipped, as in batch discovery
+            if in_output_dir(path, inbox):
+                return  # an earlier run's output folder (a batch's --out), as in batch discovery
             pending.add(path)
 
     return Handler()
@@ -212,9 +237,11 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
           max_results: int | None = None, max_seconds: float | None = None,
           on_result: Callable[[Summary], None] | None = None,
           on_problem: Callable[[str], None] | None = None,
+          on_stop: Callable[[], None] | None = None,
           install_signals: bool = True) -> WatchResult:
     """Watch `inbox` until `stop` is set, SIGINT/SIGTERM, `max_results` files were checked or
-    `max_seconds` passed. Returns what this run checked."""
+    `max_seconds` passed. Returns what this run checked. `on_stop` is called once, within a
+    quarter of a second of a stop request, while the files at hand are being finished."""
     from watchdog.observers import Observer
 
     inbox = Path(inbox).resolve()
@@ -223,21 +250,16 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
     stop = stop or threading.Event()
     state = State(outbox)
     rollup = Rollup()
-    for s in state.summaries():
-        rollup.add(s)
     result = WatchResult()
     outputs = _Outputs(state, rollup, outbox, result, on_problem)
-    # the roll-up as the state knows it: it may be missing, or older than the state (deleted by
-    # hand, or open in Excel when the watcher last stopped)
-    outputs.dirty = bool(len(rollup))
-    outputs.flush()
     opts = Options(root=str(inbox), out_dir=str(outbox), rules=rules, profile=profile, annotate=annotate,
                    timeout=timeout, memory_mb=memory_mb, result_json=True, sha256=True)
     pending = _Pending()
+    stopping = _Announce(stop, on_stop)
     restore = _install_signal_handlers(stop, pending) if install_signals else None
     deadline = time.monotonic() + max_seconds if max_seconds is not None else None
     # guided chunks: a file dropped alone is checked alone, a catch-up in chunks (pandera once
-    # each), small enough that a stop waits for a few files only
+    # each), small enough that the roll-up follows a catch-up closely
     pool = WorkerPool(opts, jobs, max_chunk=WATCH_CHUNK)
     observer = None
     try:
@@ -246,12 +268,42 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
         observer.schedule(_make_handler(pending, inbox, outbox), str(inbox), recursive=True)
         observer.start()
         skip = [outbox] if outbox != inbox else []
-        for p in discover(inbox, skip_dirs=skip):  # what arrived while we were stopped
+        found = discover(inbox, skip_dirs=skip)
+        here = {relative_name(p, inbox) for p in found}
+        left = [rel for rel in state.files if rel not in here]  # went while we were stopped
+        state.forget(left)
+        for s in state.summaries():
+            rollup.add(s)
+        # the roll-up as the state knows it: it may be missing, or older than the state (deleted by
+        # hand, or open in Excel when the watcher last stopped)
+        outputs.dirty = bool(len(rollup) or left)
+        outputs.flush()
+        for p in found:  # what arrived while we were stopped
             pending.add(str(p))
+
+        def forget_gone() -> None:
+            """Files deleted or moved away leave the state and the roll-up (their outputs stay)."""
+            gone: list[str] = []
+            for path, folder in pending.take_gone():
+                rel = relative_name(Path(path), inbox)
+                keys = [k for k in state.files if k.startswith(rel + "/")] if folder else [rel]
+                gone += [k for k in keys if k in state.files and not (inbox / k).is_file()]
+            if gone:
+                state.forget(gone)
+                for rel in gone:
+                    rollup.remove(rel)
+                outputs.changed()
+
+        def on_tick() -> None:
+            stopping.check()
+            forget_gone()
+            outputs.flush(throttled=True)  # saves postponed by the throttle, while a slow file is checked
+
         tick = max(0.05, min(0.5, settle / 4))
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 break
+            forget_gone()
             ready = pending.ready(settle)
             tasks = []
             stats: dict[str, os.stat_result] = {}
@@ -272,22 +324,23 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
             if tasks:
                 def done(task: Task, s: Summary, stats: dict[str, os.stat_result] = stats) -> None:
                     st = stats[task.rel]
-                    state.record(task.rel, s, st.st_size, st.st_mtime_ns)
-                    rollup.add(s)
-                    outputs.changed()
+                    if os.path.isfile(task.path):  # not deleted while it was being checked
+                        state.record(task.rel, s, st.st_size, st.st_mtime_ns)
+                        rollup.add(s)
+                        outputs.changed()
                     result.checked += 1
                     result.results.append(s)
                     if on_result is not None:
                         on_result(s)
 
-                # saves postponed by the throttle happen while a slow file is still being checked
-                pool.run(tasks, done, stop=stop, on_tick=lambda: outputs.flush(throttled=True))
+                pool.run(tasks, done, stop=stop, on_tick=on_tick)
                 outputs.flush()  # the files at hand are done
             if max_results is not None and result.checked >= max_results:
                 break
             pending.wake.wait(tick)
             pending.wake.clear()
             outputs.flush(throttled=True)  # a save that failed, again
+        stopping.check()
     finally:
         try:
             outputs.flush()  # first: nothing below may cost what was checked
@@ -299,6 +352,19 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
             if restore is not None:
                 restore()
     return result
+
+
+class _Announce:
+    """Calls `on_stop` once, when a stop request is first seen (not from the signal handler:
+    printing there could land in the middle of another print)."""
+
+    def __init__(self, stop: threading.Event, on_stop: Callable[[], None] | None) -> None:
+        self.stop, self.on_stop = stop, on_stop
+
+    def check(self) -> None:
+        if self.on_stop is not None and self.stop.is_set():
+            on_stop, self.on_stop = self.on_stop, None
+            on_stop()
 
 
 def _install_signal_handlers(stop: threading.Event, pending: _Pending) -> Callable[[], None] | None:
@@ -326,8 +392,8 @@ def print_result(s: Summary, out: Any = None) -> None:
     out = out or sys.stdout
     if s.failure_code:
         print(f"无法检查 {s.file}：{s.failure_message or ''}", file=out, flush=True)
-        return
-    print(f"已检查 {s.file}：{s.status}（强制 {s.errors}，提示 {s.warnings}，信息 {s.infos}）",
-          file=out, flush=True)
-    for note in s.notes:  # an output (annotated copy, result JSON) that could not be written
+    else:
+        print(f"已检查 {s.file}：{s.status}（强制 {s.errors}，提示 {s.warnings}，信息 {s.infos}）",
+              file=out, flush=True)
+    for note in s.notes:  # an output not written, or an earlier check's copy still in OUTBOX
         print(f"  {note}", file=out, flush=True)
