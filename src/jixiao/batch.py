@@ -84,8 +84,21 @@ def is_candidate(name: str, folder: str | Path | None = None) -> bool:
     return True
 
 
+_ORIGINAL_EXTS = (".xlsx", ".xlsm", ".xls", ".ods", ".XLSX", ".XLS")
+
+
 def _has_original(folder: Path, stem: str) -> bool:
-    return any((folder / f"{stem}{ext}").exists() for ext in (".xlsx", ".xlsm", ".xls", ".ods", ".XLSX", ".XLS"))
+    return any((folder / f"{stem}{ext}").exists() for ext in _ORIGINAL_EXTS)
+
+
+def originals_beside(path: str | Path) -> list[Path]:
+    """The originals an annotated copy `<stem>.审核.xlsx` sits beside; empty for any other file.
+    审核说明 typed into such a copy count when its original is checked (`earlier_copies`)."""
+    p = Path(path)
+    stem = p.name[: -len(ANNOTATED_SUFFIX)]
+    if not p.name.endswith(ANNOTATED_SUFFIX) or not is_candidate(f"{stem}.xlsx"):  # a lock file, ...
+        return []
+    return [q for ext in _ORIGINAL_EXTS if (q := p.with_name(stem + ext)).is_file()]
 
 
 def is_output_dir(folder: str | Path, names: Collection[str] | None = None) -> bool:
@@ -224,12 +237,23 @@ def check_loaded(models: Sequence[WorkbookModel], explanations: Sequence[dict[tu
 
 def check_path(path: str, opts: Options) -> FileResult:
     """The whole check of one file (the batch does the same per chunk). Raises `CannotCheck`."""
-    from .pipeline import load
+    from .pipeline import carried_count, load_with_copies
     from .result import FileResult
 
-    model, notes = load(path)
+    rel = relative_name(Path(path), Path(opts.root))
+    model, notes, carried = load_with_copies(path, earlier_copies(path, rel, opts))
     [(findings, review)] = check_loaded([model], [notes], opts)
-    return FileResult(path=path, model=model, findings=findings, review=review)
+    return FileResult(path=path, model=model, findings=findings, review=review,
+                      carried=carried_count(findings, carried))
+
+
+def earlier_copies(path: str, rel: str, opts: Options) -> list[str]:
+    """Where an earlier annotated copy of the file may hold 审核说明 the unit typed: where its new
+    copy goes (which replaces it), and beside the file."""
+    target = str(output_path(rel, opts, ANNOTATED_SUFFIX))
+    folder, name = os.path.split(path)
+    beside = os.path.join(folder, os.path.splitext(name)[0] + ANNOTATED_SUFFIX)
+    return [target] if beside == target else [target, beside]
 
 
 @functools.lru_cache(maxsize=4)
@@ -244,14 +268,13 @@ def _check_function(spec: str | None) -> Callable[[str, Options], FileResult]:
 
 def output_path(rel: str, opts: Options, suffix: str) -> Path:
     """Where an output for input `rel` goes: out_dir/<same sub-folder>/<stem><suffix>."""
-    p = Path(rel)
-    stem = p.stem
+    sub, name = os.path.split(rel)  # os.path, not Path: this runs for every file (earlier_copies)
+    stem = os.path.splitext(name)[0]
     with contextlib.suppress(Exception):  # the hostile-input helper, when present
         from .safety import safe_filename  # type: ignore[attr-defined]
 
         stem = safe_filename(stem)
-    sub = Path() if opts.flat else p.parent
-    return Path(opts.out_dir) / sub / f"{stem}{suffix}"
+    return Path(opts.out_dir, "" if opts.flat else sub, f"{stem}{suffix}")
 
 
 def process_file(path: str, rel: str, opts: Options) -> Summary:
@@ -419,7 +442,7 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
     that shared step fails, each file is checked on its own, so a bad file cannot take the
     others' results with it.
     """
-    from .pipeline import load
+    from .pipeline import carried_count, load_with_copies
     from .result import FileResult
     from .safety import time_limit
 
@@ -432,6 +455,7 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
             send(("R", index, process_file(path, rel, opts)))
         return
     loaded: list[tuple[int, str, str, FileResult, dict[tuple[str, str, str], str], float, str | None]] = []
+    carried: dict[int, dict[tuple[str, str, str], str]] = {}  # index -> explanations of an earlier copy
     for index, path, rel in tasks:
         if stopped():
             _leave(tasks, send)
@@ -441,7 +465,9 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
         notes: dict[tuple[str, str, str], str] = {}
         try:
             with time_limit(opts.timeout), guard():
-                model, notes = load(path)
+                model, notes, earlier = load_with_copies(path, earlier_copies(path, rel, opts))
+            if earlier:
+                carried[index] = earlier
             result = FileResult(path=path, model=model)
         except CannotCheck as exc:
             result = FileResult(path=path, failure_code=exc.code, failure_message=exc.message)
@@ -470,6 +496,8 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
             _leave(loaded[n:], send)
             return
         t1 = time.perf_counter()
+        if index in carried:
+            result.carried = carried_count(result.findings, carried[index])
         s = _finish(result, rel, opts)
         s.seconds = round(elapsed + (share if result.checked else 0.0) + time.perf_counter() - t1, 4)
         s.sha256 = digest
@@ -499,9 +527,16 @@ def _finish(result: FileResult, rel: str, opts: Options) -> Summary:
     """Outputs (annotated copy, per-file JSON) and the roll-up row of one checked file; an output
     that cannot be written is a note on the row, the check stands."""
     notes = _write_outputs(result, rel, opts)
+    if result.carried:
+        notes.insert(0, carried_note(result.carried))
     s = summarize(result, rel)
     s.notes = notes
     return s
+
+
+def carried_note(n: int) -> str:
+    """Tells that the 审核说明 of an earlier annotated copy were counted (and kept in the new one)."""
+    return f"已沿用此前审核副本中填写的 {n} 条审核说明"
 
 
 def _tune_gc() -> None:
@@ -919,7 +954,7 @@ def print_summary(result: BatchResult, out: Any = None) -> None:
     for s in result.rollup.sorted_rows():
         if s.exit_code == EXIT_UNCHECKABLE:
             print(f"  无法检查 {s.file}：{s.failure_message or ''}", file=out)
-        for note in s.notes:  # checked, but an output (annotated copy, JSON) is missing
+        for note in s.notes:  # checked: 审核说明 carried over, or an output (annotated copy, JSON) missing
             print(f"  {s.file}：{note}", file=out)
     if result.outputs:
         print("汇总已写入：" + "、".join(str(p) for p in result.outputs), file=out)

@@ -115,12 +115,18 @@ def _check(args: argparse.Namespace) -> int:
         if (problem := out_dir_problem(args.out)) is not None:
             print(problem, file=sys.stderr)
             return EXIT_UNCHECKABLE
-    results = [check_file(path, pack=pack, profile=args.profile) for path in args.paths]
-    # The annotated copy comes before the report, so the report can show where it went (issue 5).
-    from .report.annotate import write_copies
+    from .batch import carried_note
+    from .report.annotate import annotated_path, write_copies
 
+    # 审核说明 typed into an earlier copy (where the new one goes, or beside the file) count and are kept.
+    results = [check_file(path, pack=pack, profile=args.profile,
+                          copies=(annotated_path(path, args.out), annotated_path(path))) for path in args.paths]
+    # The annotated copy comes before the report, so the report can show where it went (issue 5).
     for line in write_copies(results, out_dir=args.out, mode=args.annotate or "always"):
         print(line, file=sys.stderr)
+    for r in results:
+        if r.carried:
+            print(f"{os.path.basename(r.path)}：{carried_note(r.carried)}", file=sys.stderr)
     if args.format == "json":
         from .report.json_report import write_json
 

@@ -5,11 +5,12 @@ Later stages (check, score, report) take the `WorkbookModel` this returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CannotCheck, NoAnnexFound, guard
+from .errors import CannotCheck, NoAnnexFound, TimedOut, guard
 from .explanations import apply_explanations, read_explanations, report_sheet_kind, without_report_sheets
 from .locate import locate
 from .model import WorkbookModel, build
@@ -54,6 +55,47 @@ def load(path: str | Path) -> tuple[WorkbookModel, Explanations]:
     return _model(locate(grid)), explanations
 
 
+def load_with_copies(path: str | Path, copies: Iterable[str | Path]) -> tuple[WorkbookModel, Explanations, Explanations]:
+    """`load`, plus the 审核说明 the unit typed into an earlier annotated copy of the file, which
+    the new copy replaces (`copies`: where one may be). Returns (model, the explanations to apply,
+    those of them carried over from the copies); the file's own win on the same key."""
+    model, own = load(path)
+    carried = earlier_explanations(path, copies, own)
+    return model, ({**carried, **own} if carried else own), carried
+
+
+def earlier_explanations(source: str | Path, copies: Iterable[str | Path], own: Explanations) -> Explanations:
+    """The 审核说明 of every copy in `copies` that exists (each file once, never `source` itself),
+    minus the keys of `own`; on the same key the first copy wins. A copy that cannot be read is
+    ignored: it never costs the check (only the time limit goes through). Costs one stat per
+    copy that does not exist."""
+    out: Explanations = {}
+    seen: list[os.stat_result] = []
+    for copy in copies:
+        try:
+            st = os.stat(copy)
+            if not seen:
+                seen.append(os.stat(source))
+            if any(os.path.samestat(st, s) for s in seen):
+                continue
+            seen.append(st)
+            with guard():
+                found = read_explanations(read_path(copy))
+        except TimedOut:
+            raise
+        except (OSError, CannotCheck):  # missing, locked, corrupt, not a workbook, ...
+            continue
+        for key, text in found.items():
+            if key not in own:
+                out.setdefault(key, text)
+    return out
+
+
+def carried_count(findings: Iterable[Finding], carried: Explanations) -> int:
+    """How many of the `carried` explanations found their finding (shown in the new copy)."""
+    return len({f.key for f in findings}.intersection(carried)) if carried else 0
+
+
 def judge(models: Sequence[WorkbookModel], explanations: Sequence[Explanations], pack: Pack,
           profile: str | None = None) -> list[tuple[list[Finding], ScoreReview]]:
     """Stages check -> score for several models at once (the pack's pandera schemas validate
@@ -72,9 +114,11 @@ def judge(models: Sequence[WorkbookModel], explanations: Sequence[Explanations],
 
 
 def check_file(path: str | Path, *, pack: Pack | None = None,
-               rules: str | Path | Sequence[str | Path] | None = None, profile: str | None = None) -> FileResult:
+               rules: str | Path | Sequence[str | Path] | None = None, profile: str | None = None,
+               copies: Iterable[str | Path] = ()) -> FileResult:
     """Read, model, check and score one file with a rule pack (`pack`, else loaded from `rules`,
-    else the built-in default). A file that cannot be checked gives a result with `failure_code`
+    else the built-in default), counting the 审核说明 of earlier annotated copies at `copies`
+    (see `load_with_copies`). A file that cannot be checked gives a result with `failure_code`
     set; an unusable rule pack raises `check.PackError` (load the pack once, before the files)."""
     from .check import load_pack
 
@@ -82,8 +126,9 @@ def check_file(path: str | Path, *, pack: Pack | None = None,
         pack = load_pack(rules)
     try:
         with guard():
-            model, notes = load(path)
+            model, notes, carried = load_with_copies(path, copies)
             [(findings, review)] = judge([model], [notes], pack, profile)
     except CannotCheck as exc:
         return FileResult(path=str(path), failure_code=exc.code, failure_message=exc.message)
-    return FileResult(path=str(path), model=model, findings=findings, review=review)
+    return FileResult(path=str(path), model=model, findings=findings, review=review,
+                      carried=carried_count(findings, carried))

@@ -19,6 +19,7 @@ class FileResult:
     failure_code: str | None = None  # CannotCheck.code when the file could not be checked
     failure_message: str | None = None  # Chinese
     outputs: list[str] = field(default_factory=list)  # files written for this input
+    carried: int = 0  # 审核说明 taken over from an earlier annotated copy (pipeline.load_with_copies)
 
     @property
     def checked(self) -> bool:

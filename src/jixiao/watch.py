@@ -11,8 +11,9 @@ run of files goes on.
   progress (or an upload written in pieces) is never checked half-written.
 - Restart-safe: OUTBOX/.jixiao-state.json maps each input's relative path to the sha256 of
   the bytes that were checked plus its roll-up row. A file whose hash is unchanged is not
-  checked again (a `touch` or a re-copy of the same bytes costs nothing), and at start-up
-  INBOX is scanned for files that arrived while the watcher was stopped.
+  checked again (a `touch` or a re-copy of the same bytes costs nothing) unless its annotated
+  copy changed since (a unit typed 审核说明 into it, in OUTBOX or beside the file in INBOX),
+  and at start-up INBOX is scanned for files that arrived while the watcher was stopped.
 - The roll-up lists what INBOX holds: a file deleted (or moved away) leaves it and the state,
   at once or, when it went while the watcher was stopped, at start-up. Its outputs in OUTBOX
   stay: an annotated copy may hold the 审核说明 a unit typed.
@@ -30,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,10 @@ from .batch import (
     Task,
     WorkerPool,
     discover,
+    earlier_copies,
     in_output_dir,
     is_candidate,
+    originals_beside,
     relative_name,
     sha256_file,
 )
@@ -126,8 +129,12 @@ class State:
         entry = self.files.get(rel)
         return entry.get("sha256") if entry else None
 
-    def record(self, rel: str, summary: Summary, size: int, mtime_ns: int) -> None:
-        self.files[rel] = {"sha256": summary.sha256, "size": size, "mtime_ns": mtime_ns,
+    def copies_unchanged(self, rel: str, marks: list[list[int] | None]) -> bool:
+        """The annotated copies are as the last check left them (a state without marks: yes)."""
+        return self.files.get(rel, {}).get("copies", marks) == marks
+
+    def record(self, rel: str, summary: Summary, size: int, mtime_ns: int, copies: list[list[int] | None]) -> None:
+        self.files[rel] = {"sha256": summary.sha256, "size": size, "mtime_ns": mtime_ns, "copies": copies,
                            "summary": summary.to_json()}
 
     def forget(self, rels: list[str]) -> None:
@@ -190,8 +197,39 @@ class _Pending:
                     out.append((path, st))
         return out
 
+    def __contains__(self, path: str) -> bool:
+        with self.lock:
+            return path in self.items
+
     def __len__(self) -> int:
         return len(self.items)
+
+
+def _inputs(ready: list[tuple[str, os.stat_result]], pending: _Pending) -> Iterator[tuple[str, os.stat_result, bool]]:
+    """(path, stat, triggered by a copy) of the files to check among those that settled: a unit's
+    annotated copy beside its original stands for the original (whose check counts its 审核说明),
+    unless the original is still settling itself."""
+    for path, st in ready:
+        originals = originals_beside(path)
+        if not originals:
+            yield path, st, False
+        for original in map(str, originals):
+            if original not in pending:
+                with contextlib.suppress(OSError):
+                    yield original, os.stat(original), True
+
+
+def _copy_marks(path: str, rel: str, opts: Options) -> list[list[int] | None]:
+    """(size, mtime_ns) of each place an earlier annotated copy of the file may be: a unit who
+    typed 审核说明 there wants the unchanged file checked again."""
+    marks: list[list[int] | None] = []
+    for copy in earlier_copies(path, rel, opts):
+        try:
+            st = os.stat(copy)
+            marks.append([st.st_size, st.st_mtime_ns])
+        except OSError:
+            marks.append(None)
+    return marks
 
 
 def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
@@ -216,8 +254,8 @@ def _make_handler(pending: _Pending, inbox: Path, outbox: Path) -> Any:
                 path = os.fsdecode(path)
             if event.event_type not in _CHANGE_EVENTS:
                 return  # opened / closed_no_write fire when *we* read the file: ignore them
-            if not is_candidate(os.path.basename(path), os.path.dirname(path)):
-                return
+            if not is_candidate(os.path.basename(path), os.path.dirname(path)) and not originals_beside(path):
+                return  # not a workbook to check, nor a unit's annotated copy beside its original
             real = os.path.realpath(path)
             if out_real != in_real and real.startswith(out_real + os.sep):
                 return  # our own outputs (when OUTBOX is inside INBOX)
@@ -307,13 +345,16 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
             ready = pending.ready(settle)
             tasks = []
             stats: dict[str, os.stat_result] = {}
-            for path, st in ready:
+            for path, st, by_copy in _inputs(ready, pending):
                 rel = relative_name(Path(path), inbox)
+                if rel in stats:  # the file and its copy settled together
+                    continue
                 known = state.sha256(rel)
                 if known is not None:
                     try:
-                        if sha256_file(path) == known:
-                            result.skipped += 1
+                        if sha256_file(path) == known and state.copies_unchanged(rel, _copy_marks(path, rel, opts)):
+                            if not by_copy:  # else our own copy, written into INBOX: not news
+                                result.skipped += 1
                             continue
                     except OSError:
                         continue
@@ -325,7 +366,7 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
                 def done(task: Task, s: Summary, stats: dict[str, os.stat_result] = stats) -> None:
                     st = stats[task.rel]
                     if os.path.isfile(task.path):  # not deleted while it was being checked
-                        state.record(task.rel, s, st.st_size, st.st_mtime_ns)
+                        state.record(task.rel, s, st.st_size, st.st_mtime_ns, _copy_marks(task.path, task.rel, opts))
                         rollup.add(s)
                         outputs.changed()
                     result.checked += 1
