@@ -7,7 +7,20 @@ import signal
 import time
 from pathlib import Path
 
-from jixiao.batch import Options, PoolStats, Task, WorkerPool, check_path, run_batch
+import pytest
+
+from jixiao.atomic import atomic_path
+from jixiao.batch import (
+    ANNOTATED_SUFFIX,
+    STOP_GRACE,
+    Options,
+    PoolStats,
+    Task,
+    WorkerPool,
+    check_path,
+    output_path,
+    run_batch,
+)
 from jixiao.errors import EXIT_UNCHECKABLE
 from jixiao.report.rollup import Summary
 from jixiao.result import FileResult
@@ -332,3 +345,60 @@ def test_an_annotated_copy_left_from_an_earlier_check_is_said_out_of_date(tmp_pa
     assert broken.failure_code and broken.notes == [
         "现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"]
     assert (tmp_path / "out" / "甲.审核.xlsx").is_file()  # kept: it may hold a unit's 审核说明
+def writing_check(path: str, opts: Options) -> FileResult:
+    """Runs inside the workers: stuck or killed while writing an output (a temporary file)."""
+    name = Path(path).name
+    if name.startswith(("crash", "hang", "pause", "deaf")):
+        with atomic_path(output_path(name, opts, ANNOTATED_SUFFIX)) as tmp:
+            tmp.write_bytes(b"PK\x03\x04 half a copy")
+            if name.startswith("crash"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if name.startswith("deaf"):  # like native code that never returns to Python
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)
+            try:
+                time.sleep(3600)
+            finally:  # reached when the worker ends in order
+                Path(opts.root, f"finally-{name}").touch()
+    return check_path(path, opts)
+
+
+def test_a_worker_killed_while_writing_leaves_no_temporary_file(tmp_path: Path) -> None:
+    """A worker killed for a timeout or dead mid-write: the parent removes its temporary file
+    (named by its pid), and only its own."""
+    out = tmp_path / "out"
+    out.mkdir()
+    foreign = out / ".~tmp-1-0123456789ab.xlsx"  # another process's write in progress
+    foreign.write_bytes(b"")
+    names = ["a1.xlsx", "hang.xlsx", "crash.xlsx", "a2.xlsx"]
+    got, _elapsed, stats = _run_pool(tmp_path, names, "writing_check", timeout=1.0, jobs=2, chunk=1)
+    assert got["hang.xlsx"].failure_code == "TIMEOUT"
+    assert got["crash.xlsx"].failure_code == "CRASH"
+    assert stats.restarts == 2
+    assert [p.name for p in out.iterdir()] == [foreign.name]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_stopped_pool_removes_the_outputs_being_written(tmp_path: Path) -> None:
+    """close(graceful=False), as after Ctrl-C: a worker ends in order at SIGTERM (removing its
+    temporary file itself); one that cannot is killed after STOP_GRACE and its file removed."""
+    paths = _folder(tmp_path, ["pause1.xlsx", "pause2.xlsx", "deaf1.xlsx", "deaf2.xlsx"])  # two per worker
+    out = tmp_path / "out"
+    opts = Options(root=str(tmp_path), out_dir=str(out), annotate="never", check="test_batch_pool:writing_check")
+    stopped: list[float] = []
+
+    def interrupt() -> None:
+        if len(list(out.glob(".~tmp-*"))) == 2:
+            stopped.append(time.monotonic())
+            raise _Interrupted
+
+    with pytest.raises(_Interrupted), WorkerPool(opts, 2, chunk=1) as pool:
+        procs = [s.proc for s in pool._slots]
+        pool.run([Task(i, str(p), p.name) for i, p in enumerate(paths)], lambda t, s: None, on_tick=interrupt)
+    assert time.monotonic() - stopped[0] < STOP_GRACE + 1.0
+    assert [p.exitcode for p in procs] == [-signal.SIGTERM, -signal.SIGKILL]
+    assert list(out.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.glob("finally-*")) == ["finally-pause1.xlsx"]

@@ -42,6 +42,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import remove_leftovers
 from .errors import EXIT_CLEAN, EXIT_UNCHECKABLE, CannotCheck, guard, quiet_unraisable
 from .report.rollup import ROLLUP_STEM, Rollup, Summary, summarize
 
@@ -60,6 +61,7 @@ CHUNK = 128  # files per worker message at most (see WorkerPool.run)
 STATE_FILE = ".jixiao-state.json"  # the drop folder's record in OUTBOX (jixiao.watch)
 STATE_VERSION = 1
 _MARKER_MAX_BYTES = 64 << 20  # a roll-up of ~40,000 units: a larger file is not taken for ours
+STOP_GRACE = 1.0  # seconds a stopped worker has to end in order before it is killed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,10 +367,31 @@ def failure_summary(rel: str, code: str, message: str) -> Summary:
 # ----------------------------------------------------------------------------------------------
 
 
+class _Terminated(SystemExit):  # a SystemExit: `guard` and the readers let it through
+    """SIGTERM in a worker: unwinds the stack, so the `finally` blocks run (an output being
+    written removes its temporary file)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: nothing may interrupt the unwinding
+    raise _Terminated
+
+
 def _worker_main(conn: Connection, opts: Options, board: Any) -> None:
-    """Loop: receive a chunk of tasks, answer it (see `process_chunk` and `_Outbox`)."""
+    """Receive chunks of tasks and answer them (see `_serve`). SIGTERM (the parent's stop, see
+    `WorkerPool.close`) ends it in order, then by the signal itself as before."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _serve(conn, opts, board)
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(128 + signal.SIGTERM)  # cannot happen: the signal ends the process first
+
+
+def _serve(conn: Connection, opts: Options, board: Any) -> None:
+    """Loop: receive a chunk of tasks, answer it (see `process_chunk` and `_Outbox`)."""
     _limit_memory(opts.memory_mb)
     _tune_gc()
     quiet_unraisable()  # the worker shares the user's terminal
@@ -679,29 +702,62 @@ class WorkerPool:
         return _Slot(proc=proc, conn=parent, board=board)
 
     def close(self, *, graceful: bool = True) -> None:
+        """Graceful: the workers finish and say goodbye. Otherwise (Ctrl-C, an error) they are
+        stopped at once; whatever way, a worker still alive at the end is killed."""
+        try:
+            if graceful:
+                self._say_goodbye()
+            else:
+                self._terminate()
+        finally:  # a second Ctrl-C during the above must not leave workers behind
+            for slot in self._slots:
+                if slot.proc.is_alive():
+                    slot.proc.kill()
+                    slot.proc.join(5)
+                self._remove_leftovers(slot, slot.pending)
+                slot.conn.close()
+            self._slots = []
+
+    def _say_goodbye(self) -> None:
         for slot in self._slots:
-            if graceful and slot.proc.is_alive():
+            if slot.proc.is_alive():
                 with contextlib.suppress(OSError, BrokenPipeError):
                     slot.conn.send(None)
         for slot in self._slots:
-            if graceful:
-                with contextlib.suppress(EOFError, OSError):
-                    while slot.conn.poll(5):
-                        msg = slot.conn.recv()
-                        if isinstance(msg, tuple) and msg[0] == "bye":
-                            self.stats.worker_peak_rss_kib.append(int(msg[1]))
-                            break
-                slot.proc.join(5)
-            if slot.proc.is_alive():
-                slot.proc.kill()
-                slot.proc.join(5)
-            slot.conn.close()
-        self._slots = []
+            with contextlib.suppress(EOFError, OSError):
+                while slot.conn.poll(5):
+                    msg = slot.conn.recv()
+                    if isinstance(msg, tuple) and msg[0] == "bye":
+                        self.stats.worker_peak_rss_kib.append(int(msg[1]))
+                        break
+            slot.proc.join(5)
+
+    def _terminate(self) -> None:
+        """SIGTERM to every worker, an orderly exit (an output being written removes its
+        temporary file); the kill in `close` is the backstop after `STOP_GRACE` seconds for a
+        worker in native code that does not return to Python. (On Windows terminate kills.)"""
+        live = [s.proc for s in self._slots if s.proc.is_alive()]
+        for proc in live:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+        sentinels = [proc.sentinel for proc in live]
+        deadline = time.monotonic() + STOP_GRACE
+        while sentinels and (left := deadline - time.monotonic()) > 0:
+            for ready in wait(sentinels, timeout=left):
+                sentinels.remove(ready)
+
+    def _remove_leftovers(self, slot: _Slot, tasks: Iterable[Task]) -> None:
+        """The temporary outputs a worker killed mid-write left beside its files' outputs (a
+        hung or crashed one, or one that did not stop in time): named by its pid, so only its own."""
+        folders = {output_path(t.rel, self.opts, ANNOTATED_SUFFIX).parent for t in tasks}
+        if folders and slot.proc.pid is not None:
+            remove_leftovers(folders, slot.proc.pid)
 
     def _replace(self, slot: _Slot) -> _Slot:
         with contextlib.suppress(OSError):
             slot.proc.kill()
         slot.proc.join(5)
+        self._remove_leftovers(slot, slot.pending)  # before the new worker starts: it may get the same pid
         slot.conn.close()
         self.stats.restarts += 1
         new = self._spawn()
@@ -810,8 +866,8 @@ class WorkerPool:
         head = pending[0]
         same_chunk = [t for t in pending if t.chunk == head.chunk]
         slot.mark_loaded(same_chunk)
+        self._replace(slot)  # with its pending tasks: where it may have left a temporary file
         slot.pending.clear()
-        self._replace(slot)
         reading = next((t for t in same_chunk if not t.loaded), None)
         culprit: Task | None = None
         if reading is not None:  # it was reading this file
