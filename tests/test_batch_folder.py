@@ -100,6 +100,8 @@ EXPECTED_FILES = ["01_衡山县人民政府办公室.xlsx", "04_evil.xlsx", "05_
                   "乡镇/02_萱洲镇人民政府.xlsx", "乡镇/03_开云镇人民政府.xlsx", "乡镇/06_截断.xlsx",
                   "乡镇/09_说明后重报.xlsx"]
 BROKEN = {"05_不是表格.xlsx", "07_空文件.xls", "乡镇/06_截断.xlsx"}
+SAME_UNIT = {"乡镇/02_萱洲镇人民政府.xlsx", "乡镇/09_说明后重报.xlsx"}  # 09 is 02's copy, resubmitted
+COUNT_COLUMNS = ("错误数（强制）", "提示数", "信息数", "已说明提示数")
 
 
 def _hashes(d: Path) -> dict[str, str]:
@@ -112,14 +114,20 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def _oracle(folder: Path, rel: str) -> dict[str, object]:
-    """The single-file answer (the CLI's own path for one file), for comparison with the batch row."""
+    """The single-file answer (the CLI's own path for one file), for comparison with the batch row:
+    the counts as `--format json` gives them (提示数 the unexplained warnings, as the console)."""
     path = str(folder / rel)
     if HAS_CHECK:
-        s = summarize(pipeline.check_file(path), rel)
+        from jixiao.report.json_report import file_json
+
+        result = pipeline.check_file(path)
+        s = summarize(result, rel)
+        n = file_json(result)["counts"]
+        counts = (n["error"], n["warning"], n["info"], n["warning_explained"])
     else:
         s = process_file(path, rel, Options(root=str(folder), out_dir="/nonexistent", annotate="never"))
-    return {"errors": s.errors, "warnings": s.warnings, "infos": s.infos, "status": s.status, "unit": s.unit,
-            "rules": sorted(s.rules)}
+        counts = (s.errors, s.warnings, s.infos, s.explained)
+    return {"counts": counts, "status": s.status, "unit": s.unit, "rules": sorted(s.rules)}
 
 
 def test_cli_batch_over_folder(folder: Path, tmp_path: Path) -> None:
@@ -136,14 +144,18 @@ def test_cli_batch_over_folder(folder: Path, tmp_path: Path) -> None:
     json_rows = {f["file"]: f for f in json.loads((out / "汇总.json").read_text(encoding="utf-8"))["files"]}
     assert [r["文件"] for r in rows] == EXPECTED_FILES
     by_file = {r["文件"]: r for r in rows}
-    for rel in BROKEN:
-        assert by_file[rel]["状态"].startswith("无法检查：") and len(by_file[rel]["状态"]) > 6
-    assert "不是 Excel 工作簿" in by_file["05_不是表格.xlsx"]["状态"]
+    for rel in BROKEN:  # 状态 one of four values; the reason in 备注; no counts (not "0 errors")
+        row, reason = by_file[rel], json_rows[rel]["failure_message"]
+        assert row["状态"] == "无法检查" and len(reason) > 2 and row["备注"] == reason
+        assert [row[c] for c in COUNT_COLUMNS] == ["", "", "", ""]
+        assert [json_rows[rel][k] for k in ("errors", "warnings", "infos", "explained")] == [None] * 4
+        assert json_rows[rel]["status"] == "无法检查"
+    assert "不是 Excel 工作簿" in by_file["05_不是表格.xlsx"]["备注"]
     assert by_file["04_evil.xlsx"]["单位"] == "'" + EVIL_UNIT  # CSV injection neutralised
     for rel in set(EXPECTED_FILES) - BROKEN:
         want = _oracle(folder, rel)
         row = by_file[rel]
-        got = {"errors": int(row["错误数（强制）"]), "warnings": int(row["提示数"]), "infos": int(row["信息数"]),
+        got = {"counts": tuple(int(row[c]) for c in COUNT_COLUMNS),
                "status": row["状态"], "unit": row["单位"].removeprefix("'"),
                "rules": sorted(tuple(r) for r in json_rows[rel]["rules"])}
         assert got == want, rel
@@ -154,10 +166,22 @@ def test_cli_batch_over_folder(folder: Path, tmp_path: Path) -> None:
         again, first = by_file["乡镇/09_说明后重报.xlsx"], by_file["乡镇/02_萱洲镇人民政府.xlsx"]
         assert int(again["已说明提示数"]) == int(first["提示数"]) > 0
         assert int(first["已说明提示数"]) == 0
+        assert again["提示数"] == "0" and again["状态"] == first["状态"].replace("有提示", "通过")
+    # the resubmitted copy names the same unit: both rows say so, and the console too
+    assert by_file["乡镇/02_萱洲镇人民政府.xlsx"]["备注"] == "同一单位另有文件：乡镇/09_说明后重报.xlsx"
+    assert by_file["乡镇/09_说明后重报.xlsx"]["备注"] == "同一单位另有文件：乡镇/02_萱洲镇人民政府.xlsx"
+    assert json_rows["乡镇/09_说明后重报.xlsx"]["same_unit_files"] == ["乡镇/02_萱洲镇人民政府.xlsx"]
+    assert "same_unit_files" not in json_rows["01_衡山县人民政府办公室.xlsx"]
+    assert [r["备注"] for r in rows if r["文件"] not in BROKEN | SAME_UNIT] == ["", "", ""]
+    assert ("  同一单位有 2 个文件：萱洲镇人民政府（乡镇/02_萱洲镇人民政府.xlsx、乡镇/09_说明后重报.xlsx）"
+            in proc.stdout.splitlines())
 
     wb = load_workbook(out / "汇总.xlsx")
     assert [c.value for c in wb["汇总"]["B"]][1:] == EXPECTED_FILES
     assert wb["汇总"]["A3"].value == EVIL_UNIT and wb["汇总"]["A3"].data_type == "s"
+    broken = [c.value for c in wb["汇总"][5]]  # 07_空文件.xls
+    assert broken[1] == "07_空文件.xls" and broken[5:9] == [None] * 4 and broken[9] == "无法检查"
+    assert broken[10] == json_rows["07_空文件.xls"]["failure_message"]
     data = json.loads((out / "汇总.json").read_text(encoding="utf-8"))
     assert data["status_counts"]["无法检查"] == 3
     assert data["exit_code"] == EXIT_UNCHECKABLE
@@ -165,7 +189,24 @@ def test_cli_batch_over_folder(folder: Path, tmp_path: Path) -> None:
         defective = by_file["乡镇/03_开云镇人民政府.xlsx"]
         assert int(defective["错误数（强制）"]) >= 1 and defective["状态"] == "有错误"
         rules = {r["rule"]: r for r in data["rules"]}
-        assert rules["BDT-3"]["units"] == 1
+        assert rules["BDT-3"]["files"] == 1
+
+
+@pytest.mark.skipif(not HAS_CHECK, reason="needs the check stage")
+def test_drop_folder_line_shows_explained_warnings(folder: Path) -> None:
+    """The resubmitted copy has every warning explained: its line says so, not "提示 N"."""
+    from jixiao.report.json_report import file_json
+    from jixiao.watch import print_result
+
+    rel = "乡镇/09_说明后重报.xlsx"
+    result = pipeline.check_file(str(folder / rel))
+    n = file_json(result)["counts"]
+    assert n["warning"] == 0 and n["warning_explained"] > 0
+    out = io.StringIO()
+    print_result(summarize(result, rel), out)
+    status = "有错误" if n["error"] else "通过"
+    assert out.getvalue() == (f"已检查 {rel}：{status}（强制 {n['error']}，提示 0，"
+                              f"已说明提示 {n['warning_explained']}，信息 {n['info']}）\n")
 
 
 def test_library_batch_matches_and_skips_own_outputs(folder: Path, tmp_path: Path) -> None:
@@ -203,6 +244,6 @@ def test_annotate_modes(folder: Path, tmp_path: Path) -> None:
     auto = run_batch(paths, root=folder, out_dir=tmp_path / "auto", jobs=2, annotate="auto")
     made = sorted(p.relative_to(tmp_path / "auto").as_posix() for p in (tmp_path / "auto").rglob("*.审核.xlsx"))
     with_findings = sorted(s.file.rsplit(".", 1)[0] + ".审核.xlsx" for s in auto.rollup.sorted_rows()
-                           if s.errors + s.warnings + s.infos and not s.failure_code)
+                           if s.errors + s.warnings + s.explained + s.infos and not s.failure_code)
     assert made == with_findings
     assert never.rollup.counts() == auto.rollup.counts()

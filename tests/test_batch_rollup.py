@@ -57,7 +57,9 @@ def test_rollup_files(tmp_path: Path) -> None:
     assert rows[3][0] == "'+丙"
     assert rows[1][2:] == ["95", "91", "优", "1", "0", "0", "0", "有错误", ""]
     assert rows[2][2:] == ["90", "88.5", "良", "0", "2", "0", "1", "有提示", ""]
-    assert rows[4][9] == "无法检查：工作簿已损坏"
+    # could not be checked: no counts (blank, not 0: it must not sort with the clean files), 状态
+    # one of four values for Excel's filter, the reason in 备注
+    assert rows[4][1:] == ["坏.xlsx", "", "", "", "", "", "", "", "无法检查", "工作簿已损坏"]
 
     wb = load_workbook(tmp_path / "汇总.xlsx")
     assert wb.sheetnames == ["汇总", "按规则", "统计"]
@@ -66,17 +68,52 @@ def test_rollup_files(tmp_path: Path) -> None:
     sheet_xml = zipfile.ZipFile(tmp_path / "汇总.xlsx").read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in sheet_xml
     assert [c.value for c in ws[3]] == ["乙单位", "b/乙.xlsx", 90, 88.5, "良", 0, 2, 0, 1, "有提示", None]
+    assert [c.value for c in ws[5]] == ["坏", "坏.xlsx", None, None, None, None, None, None, None, "无法检查",
+                                        "工作簿已损坏"]
     assert ws["J3"].fill.fgColor.rgb.endswith("FFF2CC")  # the status cell carries the status colour
+    assert [c.value for c in wb["按规则"][1]] == ["规则", "规则名称", "严重程度", "涉及文件数", "命中次数"]
     by_rule = [[c.value for c in row] for row in wb["按规则"].iter_rows(min_row=2)]
     assert by_rule == [["WARN-05", "缺少偏差原因", "提示", 2, 5], ["BDT-3", "三公经费合计", "强制", 1, 1]]
     assert len(wb["统计"]._charts) == 2
     stats = {row[0].value: row[1].value for row in wb["统计"].iter_rows(min_row=2, max_row=6)}
     assert stats == {"优": 1, "良": 1, "中": 0, "差": 1, "未评级": 0}
+    heads = [(r[0].value, r[1].value) for r in wb["统计"].iter_rows() if r[0].font.b]
+    assert heads == [("等级", "文件数"), ("复核总分", "文件数"), ("状态", "文件数")]  # files, not units
 
     data = json.loads((tmp_path / "汇总.json").read_text(encoding="utf-8"))
     assert data["status_counts"] == {"通过": 1, "有提示": 1, "有错误": 1, "无法检查": 1}
     assert data["files"][0]["unit"] == EVIL  # JSON keeps the real text
-    assert data["rules"][0] == {"rule": "WARN-05", "title": "缺少偏差原因", "severity": "提示", "units": 2, "hits": 5}
+    assert data["rules"][0] == {"rule": "WARN-05", "title": "缺少偏差原因", "severity": "提示", "files": 2, "hits": 5}
+    broken = data["files"][3]
+    assert (broken["file"], broken["status"], broken["failure_message"]) == ("坏.xlsx", "无法检查", "工作簿已损坏")
+    assert [broken[k] for k in ("errors", "warnings", "infos", "explained")] == [None] * 4
+    assert Summary.from_json(broken) == _rows()[3]  # the drop folder's state reads it back
+
+
+def test_same_unit_in_two_files_is_noted(tmp_path: Path) -> None:
+    r = Rollup()
+    for s in (Summary(file="a/财政局.xlsx", unit="县财政局"), Summary(file="b/财政局（改）.xlsx", unit="县财政局",
+                                                                 notes=["审核副本未能生成：磁盘已满"]),
+              Summary(file="c/财政局.xlsx", unit="县财政局", exit_code=EXIT_UNCHECKABLE,
+                      failure_code="CORRUPT", failure_message="工作簿已损坏"),  # no unit name read
+              Summary(file="x/县财政局.xlsx", unit="县财政局", exit_code=EXIT_UNCHECKABLE, failure_code="CORRUPT",
+                      failure_message="工作簿已损坏"),  # its stem stands in: not a unit name
+              Summary(file="d.xlsx", unit="县教育局")):
+        r.add(s)
+    assert r.same_unit() == {"县财政局": ["a/财政局.xlsx", "b/财政局（改）.xlsx"]}
+    r.write(tmp_path)
+    rows = list(csv.reader(io.StringIO((tmp_path / "汇总.csv").read_bytes().decode("utf-8-sig"))))
+    assert [(row[1], row[10]) for row in rows[1:]] == [
+        ("a/财政局.xlsx", "同一单位另有文件：b/财政局（改）.xlsx"),
+        ("b/财政局（改）.xlsx", "审核副本未能生成：磁盘已满；同一单位另有文件：a/财政局.xlsx"),
+        ("c/财政局.xlsx", "工作簿已损坏"),
+        ("d.xlsx", ""),
+        ("x/县财政局.xlsx", "工作簿已损坏"),
+    ]
+    ws = load_workbook(tmp_path / "汇总.xlsx")["汇总"]
+    assert ws["K2"].value == "同一单位另有文件：b/财政局（改）.xlsx"
+    files = json.loads((tmp_path / "汇总.json").read_text(encoding="utf-8"))["files"]
+    assert [f.get("same_unit_files") for f in files] == [["b/财政局（改）.xlsx"], ["a/财政局.xlsx"], None, None, None]
 
 
 def test_summarize_counts_and_rules() -> None:
@@ -87,7 +124,8 @@ def test_summarize_counts_and_rules() -> None:
     res = FileResult(path="x.xlsx", findings=[f("A-1", Severity.ERROR), f("W-1", Severity.WARNING),
                                               f("W-1", Severity.WARNING, True), f("I-1", Severity.INFO)])
     s = summarize(res, "x.xlsx")
-    assert (s.errors, s.warnings, s.infos, s.explained, s.exit_code) == (1, 2, 1, 1, EXIT_ERRORS)
+    # 提示数 counts what the console and --format json count: the unexplained warnings only
+    assert (s.errors, s.warnings, s.infos, s.explained, s.exit_code) == (1, 1, 1, 1, EXIT_ERRORS)
     assert sorted(s.rules) == [("A-1", "A-1 标题", "error", 1), ("I-1", "I-1 标题", "info", 1),
                                ("W-1", "W-1 标题", "warning", 2)]
     assert s.unit == "x"  # no model: the file name stands in

@@ -32,12 +32,36 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     (("--bogus", "a.xlsx"), "命令行参数有误：无法识别的参数：--bogus"),
     (("--format", "xml", "a.xlsx"), "命令行参数有误：参数 --format 的值 'xml' 无效，可选：'console', 'json'"),
     (("a.xlsx", "--out"), "命令行参数有误：参数 --out 缺少取值"),
+    (("--jobs", "0", "a.xlsx"), "命令行参数有误：参数 --jobs/-j 的值 '0' 无效，须为正整数"),
+    (("-j", "-1", "a.xlsx"), "命令行参数有误：参数 --jobs/-j 的值 '-1' 无效，须为正整数"),
+    (("--jobs", "1.5", "a.xlsx"), "命令行参数有误：参数 --jobs/-j 的值 '1.5' 不是数字"),
+    (("--timeout", "-1", "a.xlsx"), "命令行参数有误：参数 --timeout 的值 '-1' 无效，须为不小于 0 的秒数（0 为不限）"),
+    (("--timeout", "nan", "a.xlsx"), "命令行参数有误：参数 --timeout 的值 'nan' 无效，须为不小于 0 的秒数（0 为不限）"),
+    (("--memory-limit", "-5", "a.xlsx"),
+     "命令行参数有误：参数 --memory-limit 的值 '-5' 无效，须为不小于 0 的整数（0 为不限）"),
+    (("--settle", "inf", "a.xlsx"), "命令行参数有误：参数 --settle 的值 'inf' 无效，须为不小于 0 的秒数"),
 ])
 def test_refused_command_line_exits_3_in_chinese(args: tuple[str, ...], expected: str) -> None:
     proc = run_cli(*args)
     assert proc.returncode == EXIT_UNCHECKABLE == 3
     assert proc.stderr.strip() == f"{expected}（用法见 check-workbook -h）"
     assert proc.stdout == ""
+
+
+def test_zero_means_no_limit_for_timeout_and_memory() -> None:
+    args = cli.build_parser().parse_args(["--timeout", "0", "--memory-limit", "0", "--jobs", "3", "a.xlsx"])
+    assert (args.timeout, args.memory_limit, args.jobs) == (0.0, 0, 3)
+
+
+@pytest.mark.parametrize("content", [{}, {"说明.txt": "不是工作簿", "~$锁.xlsx": ""}])
+def test_folder_without_workbooks_exits_3(tmp_path: Path, content: dict[str, str]) -> None:
+    for name, text in content.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    proc = run_cli(str(tmp_path))
+    assert proc.returncode == EXIT_UNCHECKABLE  # nothing was checked: not 0, "no problems found"
+    assert proc.stderr.strip() == f"在 {tmp_path} 中没有找到工作簿（.xlsx/.xlsm/.xls/.ods）"
+    assert proc.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(content)  # no roll-up written
 
 
 def test_unknown_argparse_wording_still_refused_with_code_3() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jixiao.batch import run_batch
-from jixiao.watch import STATE_FILE, print_result, watch
+from jixiao.watch import STATE_FILE, STATE_VERSION, State, print_result, watch
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "workbook_templates" / "示例_衡山县人民政府办公室_2023.xlsx"
@@ -232,3 +232,21 @@ def test_an_earlier_batch_output_folder_in_the_inbox_is_not_taken_for_inputs(tmp
     t.join(60)
     assert [s.file for s in box["result"].results] == ["甲.xlsx"]  # type: ignore[attr-defined]
     assert sorted(_rollup_rows(outbox)) == ["甲.xlsx"]
+def test_state_of_an_earlier_version_counts_warnings_as_the_report_does(tmp_path: Path) -> None:
+    """Version 1 counted explained warnings in `warnings`: read back, they are taken out, so an
+    upgrade neither re-checks every known file nor keeps the old counts in the roll-up."""
+    def row(file: str, warnings: int, explained: int) -> dict[str, object]:
+        return {"sha256": "0" * 64, "size": 1, "mtime_ns": 1,
+                "summary": {"file": file, "unit": "单位", "warnings": warnings, "explained": explained,
+                            "exit_code": 1 if warnings > explained else 0}}
+
+    files = {"a.xlsx": row("a.xlsx", 15, 1), "b.xlsx": row("b.xlsx", 47, 47), "c.xlsx": row("c.xlsx", 2, 0)}
+    (tmp_path / STATE_FILE).write_text(json.dumps({"version": 1, "files": files}), encoding="utf-8")
+    got = {s.file: (s.warnings, s.explained) for s in State(tmp_path).summaries()}
+    assert got == {"a.xlsx": (14, 1), "b.xlsx": (0, 47), "c.xlsx": (2, 0)}
+
+    state = State(tmp_path)
+    state.save()
+    saved = json.loads((tmp_path / STATE_FILE).read_text(encoding="utf-8"))
+    assert saved["version"] == STATE_VERSION == 2
+    assert {s.file: s.warnings for s in State(tmp_path).summaries()} == {"a.xlsx": 14, "b.xlsx": 0, "c.xlsx": 2}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import math
 import multiprocessing as mp
 import os
 import signal
@@ -59,7 +60,7 @@ DEFAULT_MEMORY_MB = 2048
 ANNOTATE_MODES = ("auto", "always", "never")
 CHUNK = 128  # files per worker message at most (see WorkerPool.run)
 STATE_FILE = ".jixiao-state.json"  # the drop folder's record in OUTBOX (jixiao.watch)
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: a row's `warnings` are the unexplained ones (1 counted the explained too)
 _MARKER_MAX_BYTES = 64 << 20  # a roll-up of ~40,000 units: a larger file is not taken for ours
 STOP_GRACE = 1.0  # seconds a stopped worker has to end in order before it is killed
 
@@ -143,7 +144,7 @@ def _is_rollup(doc: Any) -> bool:
 
 def _is_state(doc: Any) -> bool:
     """The drop folder's record as `jixiao.watch.State` saves it."""
-    return isinstance(doc, dict) and doc.get("version") == STATE_VERSION and isinstance(doc.get("files"), dict)
+    return isinstance(doc, dict) and doc.get("version") in (1, STATE_VERSION) and isinstance(doc.get("files"), dict)
 
 
 _MARKERS: dict[str, Callable[[Any], bool]] = {f"{ROLLUP_STEM}.json": _is_rollup, STATE_FILE: _is_state}
@@ -1012,6 +1013,8 @@ def print_summary(result: BatchResult, out: Any = None) -> None:
             print(f"  无法检查 {s.file}：{s.failure_message or ''}", file=out)
         for note in s.notes:  # checked: 审核说明 carried over, or an output (annotated copy, JSON) missing
             print(f"  {s.file}：{note}", file=out)
+    for unit, files in result.rollup.same_unit().items():  # a unit that submitted twice
+        print(f"  同一单位有 {len(files)} 个文件：{unit}（{'、'.join(files)}）", file=out)
     if result.outputs:
         print("汇总已写入：" + "、".join(str(p) for p in result.outputs), file=out)
     for problem in result.problems:
@@ -1030,20 +1033,40 @@ def add_arguments(p: Any) -> None:
     g = p.add_argument_group("文件夹批量检查与收件箱")
     if "--out" not in p._option_string_actions:  # the annotation stage may define --out already
         g.add_argument("--out", metavar="DIR", help="输出文件夹（审核副本、汇总表）；默认写在被检查的文件夹中")
-    g.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help="并行进程数（默认：全部 CPU 核）")
-    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"单个文件的检查时限，超时记为无法检查（默认 {DEFAULT_TIMEOUT:g} 秒）")
-    g.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+    g.add_argument("--jobs", "-j", type=_at_least(1, int, "正整数"), default=None, metavar="N",
+                   help="并行进程数（默认：全部 CPU 核）")
+    g.add_argument("--timeout", type=_at_least(0, float, "不小于 0 的秒数（0 为不限）"),
+                   default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"单个文件的检查时限，超时记为无法检查（默认 {DEFAULT_TIMEOUT:g} 秒，0 为不限）")
+    g.add_argument("--memory-limit", type=_at_least(0, int, "不小于 0 的整数（0 为不限）"),
+                   default=DEFAULT_MEMORY_MB, metavar="MB",
                    help=f"每个检查进程的内存上限（默认 {DEFAULT_MEMORY_MB} MB，0 为不限）")
     if "--annotate" not in p._option_string_actions:
         g.add_argument("--annotate", choices=ANNOTATE_MODES, default="auto",
                        help="审核副本（<文件名>.审核.xlsx）：auto 仅为有问题的文件生成；always 全部生成；never 不生成")
     g.add_argument("--watch", action="store_true",
                    help="收件箱模式：监视文件夹 INBOX，文件放入并写完后自动检查，结果写入 --out 指定的文件夹")
-    g.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+    g.add_argument("--settle", type=_at_least(0, float, "不小于 0 的秒数"), default=2.0, metavar="SECONDS",
                    help="收件箱模式：文件大小和修改时间保持不变多少秒后才检查（默认 2 秒）")
     g.add_argument("--watch-exit-after", type=int, default=None, help=argparse.SUPPRESS)
     g.add_argument("--watch-seconds", type=float, default=None, help=argparse.SUPPRESS)
+
+
+def _at_least(low: int, kind: type[int] | type[float], need: str) -> Callable[[str], Any]:
+    """An argparse `type`: a finite number of `kind` not below `low`, else a Chinese refusal
+    saying what is needed (cli._Parser turns "argument X: 的值 …" into "参数 X 的值 …")."""
+    import argparse
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"的值 {text!r} 不是数字") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"的值 {text!r} 无效，须为{need}")
+        return value
+
+    return parse
 
 
 def wants_batch(args: Any) -> bool:
@@ -1095,7 +1118,7 @@ def cli_main(args: Any) -> int:
                                                                          else p.resolve() for p in map(Path, args.paths)]))
     if not paths:
         print(f"在 {', '.join(map(str, args.paths))} 中没有找到工作簿（.xlsx/.xlsm/.xls/.ods）", file=sys.stderr)
-        return EXIT_CLEAN
+        return EXIT_UNCHECKABLE  # nothing checked is not "no problems found"
     if (problem := out_dir_problem(out or root)) is not None:  # before the work, not at its end
         print(problem, file=sys.stderr)
         return EXIT_UNCHECKABLE

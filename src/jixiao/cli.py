@@ -35,6 +35,7 @@ _ARGPARSE_MESSAGES = (
     (re.compile(r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)"), r"参数 \1 的值 \2 无效，可选：\3"),
     (re.compile(r"argument (.*?): expected (?:one|at least one) argument"), r"参数 \1 缺少取值"),
     (re.compile(r"ambiguous option: (.*?) could match (.*)"), r"参数 \1 有歧义，可能是：\2"),
+    (re.compile(r"argument (.*?): (的值 .*)"), r"参数 \1 \2"),  # our own `type=` checks (batch._at_least)
 )
 
 

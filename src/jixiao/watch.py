@@ -120,8 +120,10 @@ class State:
         self.files: dict[str, dict[str, Any]] = {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("version") == STATE_VERSION and isinstance(data.get("files"), dict):
+            if data.get("version") in (1, STATE_VERSION) and isinstance(data.get("files"), dict):
                 self.files = data["files"]
+                if data["version"] == 1:
+                    _unexplained_warnings(self.files)
         except (OSError, ValueError):
             pass  # no state yet, or a damaged one: everything is checked again
 
@@ -151,6 +153,16 @@ class State:
     def save(self) -> None:
         write_text_atomic(self.path, json.dumps({"version": STATE_VERSION, "files": self.files},
                                                 ensure_ascii=False, indent=0))
+
+
+def _unexplained_warnings(files: dict[str, Any]) -> None:
+    """A version 1 state's rows counted explained warnings in `warnings`: take them out, so the
+    files it knows need not be checked again for the roll-up to count as the report does."""
+    for entry in files.values():
+        with contextlib.suppress(TypeError, KeyError, AttributeError):
+            summary = entry["summary"]
+            if summary["warnings"] and summary["explained"]:
+                summary["warnings"] = max(0, summary["warnings"] - summary["explained"])
 
 
 class _Pending:
@@ -434,7 +446,8 @@ def print_result(s: Summary, out: Any = None) -> None:
     if s.failure_code:
         print(f"无法检查 {s.file}：{s.failure_message or ''}", file=out, flush=True)
     else:
-        print(f"已检查 {s.file}：{s.status}（强制 {s.errors}，提示 {s.warnings}，信息 {s.infos}）",
+        explained = f"，已说明提示 {s.explained}" if s.explained else ""
+        print(f"已检查 {s.file}：{s.status}（强制 {s.errors}，提示 {s.warnings}{explained}，信息 {s.infos}）",
               file=out, flush=True)
     for note in s.notes:  # an output not written, or an earlier check's copy still in OUTBOX
         print(f"  {note}", file=out, flush=True)

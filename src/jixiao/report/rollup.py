@@ -4,6 +4,12 @@ Written as 汇总.xlsx (sheets 汇总 / 按规则 / 统计 with bar charts), 汇
 Excel opens it) and 汇总.json, all atomically. Rows are compact `Summary` records made in the
 worker from a `FileResult`: models and findings never travel back to the parent, which keeps
 pickling cheap and the parent's memory flat over a 10,000-file batch.
+
+The counts are those of the single-file report: 提示数 is the warnings not yet explained, the
+explained ones are 已说明提示数. A file that could not be checked has no counts (blank cells,
+null in JSON), so it never sorts with the clean files; its 状态 is 无法检查 and the reason is
+in 备注. Counts over the batch are of files: a unit that submitted two files is two rows, each
+noted in 备注.
 """
 
 from __future__ import annotations
@@ -37,7 +43,8 @@ COLUMNS = ("单位", "文件", "自评总分", "复核总分", "等级", "错误
            "备注")
 _STATUS_COLUMN = COLUMNS.index("状态")  # the cell coloured by status
 _LETTERS = "ABCDEFGHIJK"  # one per column
-RULE_COLUMNS = ("规则", "规则名称", "严重程度", "涉及单位数", "命中次数")
+_COUNT_FIELDS = ("errors", "warnings", "infos", "explained")  # none for a file that could not be checked
+RULE_COLUMNS = ("规则", "规则名称", "严重程度", "涉及文件数", "命中次数")
 # Score bins for the distribution chart: [lo, hi) except the last, which includes 100.
 SCORE_BINS = ((0, 60, "60分以下"), (60, 70, "60–70"), (70, 80, "70–80"), (80, 90, "80–90"), (90, 100.0001, "90–100"))
 
@@ -52,7 +59,7 @@ class Summary:
     review_total: float | None = None  # 复核总分 (recomputed)
     grade: str = ""  # grade of the recomputed total (or of the reported one when not scored)
     errors: int = 0
-    warnings: int = 0
+    warnings: int = 0  # not explained (as the single-file report counts them)
     infos: int = 0
     explained: int = 0  # warnings that carry an explanation
     exit_code: int = EXIT_CLEAN
@@ -65,22 +72,28 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # e.g. the annotated copy could not be written
 
     @property
+    def failed(self) -> bool:
+        """Could not be checked: no counts, and the reason is `failure_message`."""
+        return self.exit_code == EXIT_UNCHECKABLE
+
+    @property
     def status(self) -> str:
-        text = STATUS.get(self.exit_code, "无法检查")
-        if self.exit_code == EXIT_UNCHECKABLE and self.failure_message:
-            return f"{text}：{self.failure_message}"
-        return text
+        """One of a fixed set (a filter in Excel offers four values, not one per reason)."""
+        return STATUS.get(self.exit_code, "无法检查")
 
     def to_json(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in self.__dataclass_fields__}  # asdict is ~10x slower
         d["rules"] = [list(r) for r in self.rules]
         d["outputs"], d["notes"] = list(self.outputs), list(self.notes)
+        if self.failed:
+            d.update(dict.fromkeys(_COUNT_FIELDS))
         d["status"] = self.status
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Summary:
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__
+                 and not (v is None and k in _COUNT_FIELDS)}
         known["rules"] = [tuple(r) for r in d.get("rules", [])]
         return cls(**known)
 
@@ -94,7 +107,7 @@ def summarize(result: FileResult, file: str, *, seconds: float = 0.0) -> Summary
     if not result.checked:
         return s
     s.errors = result.count(Severity.ERROR)
-    s.warnings = result.count(Severity.WARNING)
+    s.warnings = result.count(Severity.WARNING, explained=False)
     s.infos = result.count(Severity.INFO)
     s.explained = result.count(Severity.WARNING, explained=True)
     hits: dict[str, list[Any]] = {}
@@ -192,8 +205,17 @@ class Rollup:
             out[STATUS.get(s.exit_code, "无法检查")] += 1
         return out
 
+    def same_unit(self) -> dict[str, list[str]]:
+        """Unit name -> its files, for the units that more than one checked file names (a unit
+        that submitted twice). A file that could not be checked has no unit name, only its stem."""
+        files: dict[str, list[str]] = {}
+        for s in self.rows.values():
+            if not s.failed and s.unit:
+                files.setdefault(s.unit, []).append(s.file)
+        return {unit: sorted(fs) for unit, fs in files.items() if len(fs) > 1}
+
     def by_rule(self) -> list[tuple[str, str, str, int, int]]:
-        """(id, title, severity label, units hit, total hits), most widespread first."""
+        """(id, title, severity label, files hit, total hits), most widespread first."""
         agg: dict[str, list[Any]] = {}
         for s in self.rows.values():
             for rule, title, sev, hits in s.rules:
@@ -232,9 +254,10 @@ class Rollup:
 
     # ------------------------------------------------------------------------------------------
     def to_json(self, *, files: bool = True) -> dict[str, Any]:
+        same = self.same_unit()
         return {
-            **({"files": [s.to_json() for s in self.sorted_rows()]} if files else {}),
-            "rules": [dict(zip(("rule", "title", "severity", "units", "hits"), r, strict=True))
+            **({"files": [_file_json(s, same) for s in self.sorted_rows()]} if files else {}),
+            "rules": [dict(zip(("rule", "title", "severity", "files", "hits"), r, strict=True))
                       for r in self.by_rule()],
             "status_counts": self.counts(),
             "grade_counts": self.grade_counts(),
@@ -248,10 +271,11 @@ class Rollup:
         disk) is told there in Chinese and the others are still written; without, `OutputError`."""
         out = Path(out_dir)
         rows = self.sorted_rows()
+        same = self.same_unit()
         writers: list[tuple[Path, Callable[[Path], None]]] = [
-            (out / f"{ROLLUP_STEM}.xlsx", lambda p: self._write_xlsx(p, rows)),
-            (out / f"{ROLLUP_STEM}.csv", lambda p: p.write_bytes(self.csv_bytes(rows))),
-            (out / f"{ROLLUP_STEM}.json", lambda p: self._write_json(p, rows)),
+            (out / f"{ROLLUP_STEM}.xlsx", lambda p: self._write_xlsx(p, rows, same)),
+            (out / f"{ROLLUP_STEM}.csv", lambda p: p.write_bytes(self.csv_bytes(rows, same))),
+            (out / f"{ROLLUP_STEM}.json", lambda p: self._write_json(p, rows, same)),
         ]
         paths = []
         for target, write in writers:
@@ -264,29 +288,30 @@ class Rollup:
                 problems.append(f"汇总未能写入：{err.message}")
         return paths
 
-    def _write_json(self, path: Path, rows: list[Summary]) -> None:
+    def _write_json(self, path: Path, rows: list[Summary], same: dict[str, list[str]]) -> None:
         """The same document as `to_json`, written row by row (no 10,000-row dict in memory)."""
         d = self.to_json(files=False)
         with open(path, "w", encoding="utf-8") as f:
             f.write('{"files": [')
             for i, s in enumerate(rows):
                 f.write(",\n " if i else "\n ")
-                f.write(json.dumps(s.to_json(), ensure_ascii=False))
+                f.write(json.dumps(_file_json(s, same), ensure_ascii=False))
             f.write("\n]")
             for k, v in d.items():
                 f.write(f",\n {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}")
             f.write("\n}\n")
 
     # ------------------------------------------------------------------------------------------
-    def csv_bytes(self, rows: list[Summary] | None = None) -> bytes:
+    def csv_bytes(self, rows: list[Summary] | None = None, same: dict[str, list[str]] | None = None) -> bytes:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow(COLUMNS)
+        same = self.same_unit() if same is None else same
         for s in rows if rows is not None else self.sorted_rows():
-            w.writerow([csv_safe(v) for v in _row_values(s)])
+            w.writerow([csv_safe(v) for v in _row_values(s, same)])
         return buf.getvalue().encode("utf-8-sig")  # BOM: Excel then reads UTF-8, not GBK
 
-    def _write_xlsx(self, path: Path, rows: list[Summary]) -> None:
+    def _write_xlsx(self, path: Path, rows: list[Summary], same: dict[str, list[str]]) -> None:
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font, PatternFill
@@ -315,7 +340,7 @@ class Rollup:
         ws = wb.create_sheet("汇总")
         ws.freeze_panes = "C2"
         ws.auto_filter.ref = f"A1:{_LETTERS[-1]}{len(rows) + 1}"
-        for col, width in zip(_LETTERS, (30, 48, 10, 10, 6, 12, 8, 8, 12, 40, 40), strict=True):
+        for col, width in zip(_LETTERS, (30, 48, 10, 10, 6, 12, 8, 8, 12, 10, 60), strict=True):
             ws.column_dimensions[col].width = width
         ws.append([cell(ws, h, header=True) for h in COLUMNS])
         # One row per unit is the bulk of the file; openpyxl needs ~0.15 ms a row, so these rows
@@ -335,11 +360,11 @@ class Rollup:
         grades = self.grade_counts()
         bins = self.score_bins()
         status = self.counts()
-        ws.append([cell(ws, "等级", header=True), cell(ws, "单位数", header=True)])
+        ws.append([cell(ws, "等级", header=True), cell(ws, "文件数", header=True)])
         for g, n in grades.items():
             ws.append([cell(ws, g), n])
         ws.append([])
-        ws.append([cell(ws, "复核总分", header=True), cell(ws, "单位数", header=True)])
+        ws.append([cell(ws, "复核总分", header=True), cell(ws, "文件数", header=True)])
         for label, n in bins:
             ws.append([cell(ws, label), n])
         ws.append([])
@@ -350,11 +375,11 @@ class Rollup:
         g0, g1 = 2, 1 + len(grades)
         b0 = g1 + 3
         b1 = b0 + len(bins) - 1
-        ws.add_chart(_bar("等级分布（按复核总分）", "单位数", ws, g0, g1), "D1")
-        ws.add_chart(_bar("复核总分分布", "单位数", ws, b0, b1), "D17")
+        ws.add_chart(_bar("等级分布（按复核总分）", "文件数", ws, g0, g1), "D1")
+        ws.add_chart(_bar("复核总分分布", "文件数", ws, b0, b1), "D17")
         buf = io.BytesIO()
         wb.save(buf)
-        path.write_bytes(_fill_unit_rows(buf.getvalue(), rows))
+        path.write_bytes(_fill_unit_rows(buf.getvalue(), rows, same))
 
 
 _PROBE = "\u2063probe"  # an invisible separator: text no unit row can contain
@@ -363,7 +388,7 @@ _STYLE_ID = re.compile(rb'<c r="[A-Z]+2"(?: s="(\d+)")?')
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def _fill_unit_rows(xlsx: bytes, rows: list[Summary]) -> bytes:
+def _fill_unit_rows(xlsx: bytes, rows: list[Summary], same: dict[str, list[str]]) -> bytes:
     """Replace the probe row of sheet 汇总 (the first sheet) by the unit rows, written as XML."""
     with zipfile.ZipFile(io.BytesIO(xlsx)) as zin:
         member = "xl/worksheets/sheet1.xml"
@@ -375,7 +400,7 @@ def _fill_unit_rows(xlsx: bytes, rows: list[Summary]) -> bytes:
         fill = dict(zip(sorted(STATUS), styles, strict=True))
         parts = [sheet[: probe.start()]]
         for r, s in enumerate(rows, start=2):
-            parts.append(_row_xml(r, _row_values(s), fill.get(s.exit_code, 0)))
+            parts.append(_row_xml(r, _row_values(s, same), fill.get(s.exit_code, 0)))
         parts.append(sheet[probe.end():])
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
@@ -416,10 +441,33 @@ def _bar(title: str, y_title: str, ws: Any, first: int, last: int) -> Any:
     return chart
 
 
-def _row_values(s: Summary) -> list[Any]:
-    return [s.unit, s.file, _round(s.self_total), _round(s.review_total), s.grade,
-            s.errors, s.warnings, s.infos, s.explained, s.status,
-            "；".join(s.notes) or None]  # e.g. the annotated copy could not be written
+def _row_values(s: Summary, same: dict[str, list[str]]) -> list[Any]:
+    counts = [None] * 4 if s.failed else [s.errors, s.warnings, s.infos, s.explained]
+    return [s.unit, s.file, _round(s.self_total), _round(s.review_total), s.grade or None, *counts, s.status,
+            "；".join(_remarks(s, same)) or None]
+
+
+def _remarks(s: Summary, same: dict[str, list[str]]) -> list[str]:
+    """备注: why the file could not be checked, outputs that could not be written, other files
+    of the same unit."""
+    out = [s.failure_message] if s.failed and s.failure_message else []
+    out += s.notes
+    if others := _same_unit_others(s, same):
+        out.append("同一单位另有文件：" + "、".join(others))
+    return out
+
+
+def _file_json(s: Summary, same: dict[str, list[str]]) -> dict[str, Any]:
+    """A row of 汇总.json: `Summary.to_json`, plus `same_unit_files` when the unit has others."""
+    d = s.to_json()
+    if others := _same_unit_others(s, same):
+        d["same_unit_files"] = others
+    return d
+
+
+def _same_unit_others(s: Summary, same: dict[str, list[str]]) -> list[str]:
+    # a failed row's unit is its file stem, which may happen to be a checked unit's name
+    return [] if s.failed else [f for f in same.get(s.unit, ()) if f != s.file]
 
 
 def _round(x: float | None) -> float | int | None:
