@@ -186,7 +186,9 @@ def test_a_file_gone_from_the_inbox_leaves_the_rollup_but_not_its_outputs(tmp_pa
             "现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"]
         with open(outbox / "汇总.csv", encoding="utf-8-sig", newline="") as f:
             rows = {r["文件"]: r for r in csv.DictReader(f)}
-        assert rows["甲.xlsx"]["备注"] == "现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）"
+        assert rows["甲.xlsx"]["状态"] == "无法检查"
+        assert rows["甲.xlsx"]["备注"] == (  # the reason first, then the note
+            "文件是损坏或不完整的压缩包（可能下载或复制不完整）；现有的审核副本是以前检查的结果，已过时（本次无法检查，未生成新副本）")
         assert (outbox / "甲.审核.xlsx").is_file()
 
         (inbox / "乙.xlsx").unlink()
