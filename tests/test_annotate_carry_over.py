@@ -120,6 +120,35 @@ def test_the_files_own_explanations_win(tmp_path: Path) -> None:
     assert res.carried == len(earlier) - len(own)
 
 
+def test_the_copy_saved_last_wins(tmp_path: Path) -> None:
+    """The --out copy already holds the text carried before; the unit corrects it in the copy
+    beside the file: the correction, saved later, is what counts and what the new copy keeps."""
+    src, copy = _annotated(tmp_path, "--out", str(tmp_path / "审核"))
+    old = _fill(copy, "旧说明", severity="提示", only=1)
+    beside = tmp_path / "示例.审核.xlsx"
+    beside.write_bytes(copy.read_bytes())
+    os.utime(copy, ns=(time.time_ns() - 60 * 10**9,) * 2)  # saved a minute before the correction
+    new = _fill(beside, "单位更正后的说明", severity="提示", only=1)
+    assert new.keys() == old.keys() and new != old
+    res = pipeline.check_file(src, copies=[copy, beside])  # the order `check-workbook --out` uses
+    assert {f.key: f.explanation for f in res.findings if f.explanation} == new
+    os.utime(beside, ns=(time.time_ns() - 120 * 10**9,) * 2)  # now the --out copy is the newer
+    res = pipeline.check_file(src, copies=[copy, beside])
+    assert {f.key: f.explanation for f in res.findings if f.explanation} == old
+
+
+def test_a_renamed_result_sheet_is_still_read(tmp_path: Path) -> None:
+    """Only the sheet named 审核结果 is read from an earlier copy, unless the unit renamed it."""
+    src, copy = _annotated(tmp_path)
+    notes = _fill(copy, "已说明")
+    wb = load_workbook(copy)
+    wb[RESULT_SHEET].title = "反馈"
+    wb.save(copy)
+    res = pipeline.check_file(src, copies=[copy])
+    assert {f.key: f.explanation for f in res.findings if f.explanation} == notes
+    assert res.carried == len(notes)
+
+
 def test_a_corrupt_copy_is_ignored(tmp_path: Path) -> None:
     clean = file_json(pipeline.check_file(bt.build_example(tmp_path / "对照.xlsx")))["counts"]
     folder = tmp_path / "单位"
@@ -175,7 +204,7 @@ def test_drop_folder(tmp_path: Path) -> None:
     beside.replace(inbox / beside.name)  # moved in whole, beside its original
     wait_for(3)
     t.join(60)
-    both = {**second, **first}
+    both = {**first, **second}  # the copy saved last wins: INBOX's, written after OUTBOX's
     assert done[2].explained == _warnings(both, src) > done[1].explained  # type: ignore[attr-defined]
     assert done[2].notes == [NOTE.format(len(both))]  # type: ignore[attr-defined]
     assert read_explanations(read_path(copy)) == both

@@ -110,6 +110,27 @@ def test_discover_skips_earlier_output_folders_but_not_the_folder_named(tmp_path
     assert [p.name for p in discover(tmp_path / "审核结果")] == ["单位乙.审核.xlsx", "单位甲.审核.xlsx"]
 
 
+def test_a_folder_checked_in_place_with_its_workbooks_in_sub_folders_is_searched(tmp_path: Path) -> None:
+    """`check-workbook county/乡镇A` left 汇总.json in 乡镇A, whose workbooks all sit in its
+    sub-folders: a later county-wide run must still find them (its roll-up lists inputs that are
+    there), while an output folder's roll-up lists inputs that are elsewhere."""
+    county = tmp_path / "county"
+    files = ["乡镇A/单位1/甲.xlsx", "乡镇A/单位1/乙.xlsx", "乡镇A/单位2/丙.xlsx", "乡镇B/丁.xlsx"]
+    for f in files:
+        (county / f).parent.mkdir(parents=True, exist_ok=True)
+        (county / f).write_bytes(b"x")
+    _rollup_of(county / "乡镇A", "单位1/甲.xlsx", "单位1/乙.xlsx", "单位2/丙.xlsx")
+    assert not is_output_dir(county / "乡镇A")
+    assert sorted(p.relative_to(county).as_posix() for p in discover(county)) == sorted(files)
+    (county / "乡镇B" / "收件").mkdir()  # a drop folder INBOX=OUTBOX whose files sit one level down
+    (county / "乡镇B" / "收件" / "戊.xlsx").write_bytes(b"x")
+    (county / "乡镇B" / STATE_FILE).write_text(f'{{"version": {STATE_VERSION}, "files": {{"收件/戊.xlsx": {{}}}}}}',
+                                              encoding="utf-8")
+    assert not is_output_dir(county / "乡镇B")
+    _rollup_of(county / "审核结果", "乡镇A/单位1/甲.xlsx")  # a batch's --out: its inputs are elsewhere
+    assert is_output_dir(county / "审核结果")
+
+
 def test_cli_second_run_does_not_check_the_first_runs_annotated_copies(tmp_path: Path) -> None:
     """`check-workbook D --out D/审核结果`, then `check-workbook D`: the same units, not twice as many."""
     d = tmp_path / "D"

@@ -291,6 +291,30 @@ def test_a_stop_leaves_the_files_not_finished_in_order(tmp_path: Path) -> None:
         assert [m[0] for m in msgs].count("L") == read
 
 
+def test_a_stop_is_heard_while_a_failed_chunk_is_checked_file_by_file(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the chunk's shared step fails, each file is checked alone: a stop then leaves the
+    files not finished at once instead of checking them all first."""
+    from jixiao import batch
+    from jixiao.errors import InternalError
+
+    from workbooks import example_copy
+
+    real = batch.check_loaded
+
+    def shared_step_fails(models, notes, opts):  # type: ignore[no-untyped-def]
+        if len(models) > 1:
+            raise InternalError("内部错误：测试")
+        return real(models, notes, opts)
+
+    monkeypatch.setattr(batch, "check_loaded", shared_step_fails)
+    tasks = [(i, str(example_copy(tmp_path, f"u{i}.xlsx")), f"u{i}.xlsx") for i in range(3)]
+    opts = Options(root=str(tmp_path), out_dir=str(tmp_path / "out"), annotate="never")
+    msgs: list[tuple] = []  # type: ignore[type-arg]
+    batch.process_chunk(tasks, opts, msgs.append, stopped=lambda: any(m[0] == "H" for m in msgs))
+    assert [(m[0], m[1]) for m in msgs if m[0] in "HRS"] == [("H", 0), ("S", 0), ("S", 1), ("S", 2)]
+
+
 def test_a_stop_waits_for_the_file_at_hand_not_for_the_queued_chunks(tmp_path: Path) -> None:
     """The drop folder's Ctrl-C: with two chunks of 20 queued for one worker, a stop after the
     first result ends the run after a file or two, not forty; the next run checks everything."""

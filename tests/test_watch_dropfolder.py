@@ -128,8 +128,9 @@ def test_cli_watch_stops_on_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "已检查 a.xlsx" in out
     told = err.splitlines()
-    assert "正在停止：等待正在检查的文件完成并保存结果…" in told  # at once, before the wait
-    assert told.index("正在停止：等待正在检查的文件完成并保存结果…") < len(told) - 1
+    stopping = "正在停止：等待正在检查的文件完成并保存结果…（再按一次 Ctrl-C 立即退出）"
+    assert stopping in told  # at once, before the wait
+    assert told.index(stopping) < len(told) - 1
     assert told[-1].startswith("已停止")
     assert (outbox / STATE_FILE).is_file()
 

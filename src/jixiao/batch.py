@@ -121,7 +121,12 @@ def is_output_dir(folder: str | Path, names: Collection[str] | None = None) -> b
             return False
     if not any(m in names for m in _MARKERS) or any(is_candidate(n) for n in names):
         return False
-    return any(m in names and ours(_read_json(folder / m)) for m, ours in _MARKERS.items())
+    for marker, listed in _MARKERS.items():
+        if marker in names and (inputs := listed(_read_json(folder / marker))) is not None:
+            # a folder checked in place whose workbooks all sit in sub-folders lists inputs that
+            # are there (relative to it); an output folder's roll-up lists inputs elsewhere
+            return not any(os.path.isfile(os.path.join(folder, rel)) for rel in inputs)
+    return False
 
 
 def in_output_dir(path: str | Path, root: str | Path) -> bool:
@@ -135,19 +140,25 @@ def in_output_dir(path: str | Path, root: str | Path) -> bool:
     return False
 
 
-def _is_rollup(doc: Any) -> bool:
-    """汇总.json as `Rollup.write` makes it."""
-    return (isinstance(doc, dict) and {"files", "status_counts", "grade_counts", "exit_code"} <= doc.keys()
+def _rollup_inputs(doc: Any) -> list[str] | None:
+    """The input files 汇总.json lists, when it is one `Rollup.write` makes; else None."""
+    if (isinstance(doc, dict) and {"files", "status_counts", "grade_counts", "exit_code"} <= doc.keys()
             and isinstance(doc["files"], list)
-            and all(isinstance(r, dict) and isinstance(r.get("file"), str) for r in doc["files"]))
+            and all(isinstance(r, dict) and isinstance(r.get("file"), str) for r in doc["files"])):
+        return [r["file"] for r in doc["files"]]
+    return None
 
 
-def _is_state(doc: Any) -> bool:
-    """The drop folder's record as `jixiao.watch.State` saves it."""
-    return isinstance(doc, dict) and doc.get("version") in (1, STATE_VERSION) and isinstance(doc.get("files"), dict)
+def state_files(doc: Any) -> dict[str, Any] | None:
+    """The files of a drop-folder record as `jixiao.watch.State` saves it (any version it
+    reads); else None."""
+    if isinstance(doc, dict) and doc.get("version") in (1, STATE_VERSION) and isinstance(doc.get("files"), dict):
+        return doc["files"]
+    return None
 
 
-_MARKERS: dict[str, Callable[[Any], bool]] = {f"{ROLLUP_STEM}.json": _is_rollup, STATE_FILE: _is_state}
+_MARKERS: dict[str, Callable[[Any], Collection[str] | None]] = {f"{ROLLUP_STEM}.json": _rollup_inputs,
+                                                                 STATE_FILE: state_files}
 
 
 def _read_json(path: Path) -> Any:
@@ -509,6 +520,9 @@ def process_chunk(tasks: Sequence[tuple[int, str, str]], opts: Options, send: Ca
     except CannotCheck:
         share = 0.0
         for index, _path, _rel, result, notes, _t, _d in ok:  # one by one: find the culprit
+            if stopped():
+                _leave(loaded, send)
+                return
             send(("H", index))
             try:
                 with time_limit(opts.timeout), guard():
@@ -1061,7 +1075,7 @@ def _at_least(low: int, kind: type[int] | type[float], need: str) -> Callable[[s
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"的值 {text!r} 不是数字") from None
+            raise argparse.ArgumentTypeError(f"的值 {text!r} 不是{'整数' if kind is int else '数字'}") from None
         if not math.isfinite(value) or value < low:
             raise argparse.ArgumentTypeError(f"的值 {text!r} 无效，须为{need}")
         return value
@@ -1101,7 +1115,8 @@ def cli_main(args: Any) -> int:
                     timeout=args.timeout, memory_mb=memory, max_results=args.watch_exit_after,
                     max_seconds=args.watch_seconds, on_result=print_result,
                     on_problem=lambda msg: print(msg, file=sys.stderr, flush=True),
-                    on_stop=lambda: print("正在停止：等待正在检查的文件完成并保存结果…", file=sys.stderr, flush=True))
+                    on_stop=lambda: print("正在停止：等待正在检查的文件完成并保存结果…（再按一次 Ctrl-C 立即退出）",
+                                          file=sys.stderr, flush=True))
         print(f"已停止：本次检查 {res.checked} 个文件，内容未变而跳过 {res.skipped} 个", file=sys.stderr)
         return EXIT_CLEAN
 

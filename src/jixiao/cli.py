@@ -24,14 +24,15 @@ class UsageError(Exception):
 
 class _Formatter(argparse.HelpFormatter):
     def add_usage(self, usage, actions, groups, prefix=None):  # type: ignore[no-untyped-def]
-        super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
+        super().add_usage(usage, actions, groups, "用法: " if prefix is None else prefix)  # ":" as argparse's headings
 
 
 # argparse's own messages (Python 3.11 wording) in Chinese; anything else is shown as is.
 _ARGPARSE_MESSAGES = (
     (re.compile(r"the following arguments are required: (.*)"), r"缺少参数：\1"),
     (re.compile(r"unrecognized arguments: (.*)"), r"无法识别的参数：\1"),
-    (re.compile(r"argument (.*?): invalid (?:int|float) value: (.*)"), r"参数 \1 的值 \2 不是数字"),
+    (re.compile(r"argument (.*?): invalid int value: (.*)"), r"参数 \1 的值 \2 不是整数"),
+    (re.compile(r"argument (.*?): invalid float value: (.*)"), r"参数 \1 的值 \2 不是数字"),
     (re.compile(r"argument (.*?): invalid choice: (.*?) \(choose from (.*)\)"), r"参数 \1 的值 \2 无效，可选：\3"),
     (re.compile(r"argument (.*?): expected (?:one|at least one) argument"), r"参数 \1 缺少取值"),
     (re.compile(r"ambiguous option: (.*?) could match (.*)"), r"参数 \1 有歧义，可能是：\2"),

@@ -10,8 +10,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import CannotCheck, NoAnnexFound, TimedOut, guard
-from .explanations import apply_explanations, read_explanations, report_sheet_kind, without_report_sheets
+from .errors import CannotCheck, EmptyWorkbook, NoAnnexFound, TimedOut, guard
+from .explanations import (
+    RESULT_SHEET,
+    apply_explanations,
+    read_explanations,
+    report_sheet_kind,
+    without_report_sheets,
+)
 from .locate import locate
 from .model import WorkbookModel, build
 from .read import read_bytes, read_path
@@ -66,10 +72,10 @@ def load_with_copies(path: str | Path, copies: Iterable[str | Path]) -> tuple[Wo
 
 def earlier_explanations(source: str | Path, copies: Iterable[str | Path], own: Explanations) -> Explanations:
     """The 审核说明 of every copy in `copies` that exists (each file once, never `source` itself),
-    minus the keys of `own`; on the same key the first copy wins. A copy that cannot be read is
-    ignored: it never costs the check (only the time limit goes through). Costs one stat per
-    copy that does not exist."""
-    out: Explanations = {}
+    minus the keys of `own`; on the same key the copy saved last wins (a unit's correction). A
+    copy that cannot be read is ignored: it never costs the check (only the time limit goes
+    through). Costs one stat per copy that does not exist."""
+    found: list[tuple[int, Explanations]] = []
     seen: list[os.stat_result] = []
     for copy in copies:
         try:
@@ -80,15 +86,31 @@ def earlier_explanations(source: str | Path, copies: Iterable[str | Path], own: 
                 continue
             seen.append(st)
             with guard():
-                found = read_explanations(read_path(copy))
+                found.append((st.st_mtime_ns, _copy_explanations(copy)))
         except TimedOut:
             raise
         except (OSError, CannotCheck):  # missing, locked, corrupt, not a workbook, ...
             continue
-        for key, text in found.items():
-            if key not in own:
-                out.setdefault(key, text)
-    return out
+    out: Explanations = {}
+    for _mtime, notes in sorted(found, key=lambda x: x[0]):  # oldest first: the newer overwrite
+        out.update(notes)
+    return {key: text for key, text in out.items() if key not in own}
+
+
+def _copy_explanations(copy: str | Path) -> Explanations:
+    """The 审核说明 of an annotated copy. Ours names its table sheet 审核结果: that sheet alone is
+    read (a copy is mostly the unit's annexes); the whole copy when a unit renamed it."""
+    try:
+        grid = read_path(copy, only=_may_be_result_sheet)
+        if any(report_sheet_kind(s) == RESULT_SHEET for s in grid.sheets):
+            return read_explanations(grid)
+    except EmptyWorkbook:  # no sheet of that name
+        pass
+    return read_explanations(read_path(copy))
+
+
+def _may_be_result_sheet(name: str) -> bool:
+    return RESULT_SHEET in name
 
 
 def carried_count(findings: Iterable[Finding], carried: Explanations) -> int:

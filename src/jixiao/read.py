@@ -177,7 +177,8 @@ class Grid:
 # --- entry points ---------------------------------------------------------------------------
 
 
-def read_path(path: str | Path) -> Grid:
+def read_path(path: str | Path, only: Callable[[str], bool] | None = None) -> Grid:
+    """`read_bytes` of the file at `path`."""
     p = Path(path)
     try:
         st = p.stat()
@@ -194,11 +195,12 @@ def read_path(path: str | Path) -> Grid:
         raise NotAWorkbook(f"无法读取文件：{_os_error_text(exc)}") from None
     if len(data) > MAX_FILE_BYTES:
         raise TooLarge(_too_big_file(len(data)))
-    return read_bytes(data, source=p.name)
+    return read_bytes(data, source=p.name, only=only)
 
 
-def read_bytes(data: bytes, source: str = "") -> Grid:
-    """Parse workbook bytes. Raises only `CannotCheck` subclasses for bad input."""
+def read_bytes(data: bytes, source: str = "", only: Callable[[str], bool] | None = None) -> Grid:
+    """Parse workbook bytes (with `only`, just the worksheets whose name it accepts; the
+    whole file is still vetted). Raises only `CannotCheck` subclasses for bad input."""
     if len(data) > MAX_FILE_BYTES:
         raise TooLarge(_too_big_file(len(data)))
     kind, zf = _sniff(data)
@@ -207,6 +209,8 @@ def read_bytes(data: bytes, source: str = "") -> Grid:
         with _native_stderr_captured():
             wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
             names = _worksheet_names(wb)
+            if only is not None:
+                names = [n for n in names if only(n)]
             ods = _ods_merges(zf) if kind == "ods" and zf is not None else {}
             sheets = [_read_sheet(wb, name, formula_cells.get(name, set()), ods.get(name)) for name in names]
     except CannotCheck:

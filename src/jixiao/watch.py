@@ -52,6 +52,7 @@ from .batch import (
     originals_beside,
     relative_name,
     sha256_file,
+    state_files,
 )
 from .errors import CannotCheck
 from .report.rollup import Rollup, Summary
@@ -120,11 +121,11 @@ class State:
         self.files: dict[str, dict[str, Any]] = {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("version") in (1, STATE_VERSION) and isinstance(data.get("files"), dict):
-                self.files = data["files"]
+            if (files := state_files(data)) is not None:
+                self.files = files
                 if data["version"] == 1:
                     _unexplained_warnings(self.files)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass  # no state yet, or a damaged one: everything is checked again
 
     def sha256(self, rel: str) -> str | None:
@@ -320,7 +321,9 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
         skip = [outbox] if outbox != inbox else []
         found = discover(inbox, skip_dirs=skip)
         here = {relative_name(p, inbox) for p in found}
-        left = [rel for rel in state.files if rel not in here]  # went while we were stopped
+        # went while we were stopped (an INBOX not mounted looks the same: its files are checked
+        # again once it is back, which costs time only)
+        left = [rel for rel in state.files if rel not in here]
         state.forget(left)
         for s in state.summaries():
             rollup.add(s)
@@ -428,6 +431,8 @@ def _install_signal_handlers(stop: threading.Event, pending: _Pending) -> Callab
     def handler(signum: int, frame: Any) -> None:
         stop.set()
         pending.wake.set()
+        with contextlib.suppress(ValueError, OSError):  # a second Ctrl-C: out at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError, OSError):
