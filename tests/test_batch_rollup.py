@@ -116,6 +116,32 @@ def test_same_unit_in_two_files_is_noted(tmp_path: Path) -> None:
     assert [f.get("same_unit_files") for f in files] == [["b/财政局（改）.xlsx"], ["a/财政局.xlsx"], None, None, None]
 
 
+def test_a_unit_name_taken_from_the_file_name_is_said_and_never_a_duplicate(tmp_path: Path) -> None:
+    """Two towns' 自评表.xlsx without a unit name in the workbook are not "the same unit"; names
+    typed with a space apart are."""
+    from jixiao.pipeline import check_file
+
+    root = Path(__file__).resolve().parents[1] / "workbook_templates"
+    blank = check_file(root / "附件二_部门整体支出绩效自评表_模板.xlsx")  # checked, no unit name in it
+    r = Rollup()
+    for rel in ("乡镇A/自评表.xlsx", "乡镇B/自评表.xlsx"):
+        s = summarize(blank, rel)
+        assert (s.unit, s.unit_from_file, s.to_json()["unit_from_file"]) == ("自评表", True, True)
+        r.add(Summary.from_json(json.loads(json.dumps(s.to_json()))))  # as the drop folder's record keeps it
+    r.add(Summary(file="c.xlsx", unit="衡山县 财政局"))
+    r.add(Summary(file="d.xlsx", unit="衡山县财政局"))
+    assert "unit_from_file" not in Summary(file="d.xlsx", unit="衡山县财政局").to_json()
+    assert r.same_unit() == {"衡山县财政局": ["c.xlsx", "d.xlsx"]}
+    r.write(tmp_path)
+    rows = list(csv.reader(io.StringIO((tmp_path / "汇总.csv").read_bytes().decode("utf-8-sig"))))
+    assert [(row[0], row[1], row[10]) for row in rows[1:]] == [
+        ("衡山县 财政局", "c.xlsx", "同一单位另有文件：d.xlsx"),
+        ("衡山县财政局", "d.xlsx", "同一单位另有文件：c.xlsx"),
+        ("自评表", "乡镇A/自评表.xlsx", "工作簿中未找到单位名称，「单位」取自文件名"),
+        ("自评表", "乡镇B/自评表.xlsx", "工作簿中未找到单位名称，「单位」取自文件名"),
+    ]
+
+
 def test_summarize_counts_and_rules() -> None:
     def f(rule: str, sev: Severity, explained: bool = False) -> Finding:
         return Finding(rule=rule, severity=sev, annex="附件二", sheet="附件二", cell="H14", message="m",

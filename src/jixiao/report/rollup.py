@@ -55,6 +55,7 @@ class Summary:
 
     file: str  # path relative to the batch root (shown as 文件)
     unit: str = ""  # 单位
+    unit_from_file: bool = False  # checked, but no unit name in the workbook: `unit` is the file's stem
     self_total: float | None = None  # 自评总分 (附件二 总分 as reported)
     review_total: float | None = None  # 复核总分 (recomputed)
     grade: str = ""  # grade of the recomputed total (or of the reported one when not scored)
@@ -87,6 +88,8 @@ class Summary:
         d["outputs"], d["notes"] = list(self.outputs), list(self.notes)
         if self.failed:
             d.update(dict.fromkeys(_COUNT_FIELDS))
+        if not self.unit_from_file:  # the usual row stays as it was
+            del d["unit_from_file"]
         d["status"] = self.status
         return d
 
@@ -103,7 +106,9 @@ def summarize(result: FileResult, file: str, *, seconds: float = 0.0) -> Summary
     s = Summary(file=file, exit_code=result.exit_code, seconds=round(seconds, 4),
                 failure_code=result.failure_code, failure_message=result.failure_message,
                 outputs=list(result.outputs))
-    s.unit = unit_name(result) or Path(file).stem
+    name = unit_name(result)
+    s.unit = name or Path(file).stem
+    s.unit_from_file = result.checked and not name
     if not result.checked:
         return s
     s.errors = result.count(Severity.ERROR)
@@ -210,8 +215,8 @@ class Rollup:
         that submitted twice). A file that could not be checked has no unit name, only its stem."""
         files: dict[str, list[str]] = {}
         for s in self.rows.values():
-            if not s.failed and s.unit:
-                files.setdefault(s.unit, []).append(s.file)
+            if not s.failed and s.unit and not s.unit_from_file:  # a stem is no unit's name
+                files.setdefault(_unit_key(s.unit), []).append(s.file)
         return {unit: sorted(fs) for unit, fs in files.items() if len(fs) > 1}
 
     def by_rule(self) -> list[tuple[str, str, str, int, int]]:
@@ -454,6 +459,8 @@ def _remarks(s: Summary, same: dict[str, list[str]]) -> list[str]:
     out += s.notes
     if others := _same_unit_others(s, same):
         out.append("同一单位另有文件：" + "、".join(others))
+    if s.unit_from_file:
+        out.append("工作簿中未找到单位名称，「单位」取自文件名")
     return out
 
 
@@ -467,7 +474,14 @@ def _file_json(s: Summary, same: dict[str, list[str]]) -> dict[str, Any]:
 
 def _same_unit_others(s: Summary, same: dict[str, list[str]]) -> list[str]:
     # a failed row's unit is its file stem, which may happen to be a checked unit's name
-    return [] if s.failed else [f for f in same.get(s.unit, ()) if f != s.file]
+    if s.failed or s.unit_from_file:
+        return []
+    return [f for f in same.get(_unit_key(s.unit), ()) if f != s.file]
+
+
+def _unit_key(unit: str) -> str:
+    """Names of one unit typed apart: "衡山县 财政局" and "衡山县财政局"."""
+    return "".join(unit.split())
 
 
 def _round(x: float | None) -> float | int | None:
