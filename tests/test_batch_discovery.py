@@ -155,6 +155,32 @@ def test_cli_second_run_does_not_check_the_first_runs_annotated_copies(tmp_path:
     assert _rollup_files(d) == units, third.stdout
 
 
+def test_several_relative_folders_keep_their_sub_paths(tmp_path: Path) -> None:
+    """`check-workbook 单位1 单位2` from their parent: two units' 报表.xlsx are two rows, each copy
+    beside its own file, and the roll-up names them by sub-path (so a later run from above, which
+    sees that roll-up, still searches 单位1 and 单位2)."""
+    for unit in ("单位1", "单位2"):
+        (tmp_path / unit).mkdir()
+        example_copy(tmp_path / unit, "报表.xlsx")
+    proc = subprocess.run([sys.executable, "-m", "jixiao", "单位1", "单位2", "--jobs", "1"], capture_output=True,
+                          text=True, encoding="utf-8", env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == EXIT_ERRORS, proc.stderr
+    assert proc.stdout.startswith("共检查 2 个文件")
+    assert _rollup_files(tmp_path) == ["单位1/报表.xlsx", "单位2/报表.xlsx"]
+    assert (tmp_path / "单位1" / "报表.审核.xlsx").is_file() and (tmp_path / "单位2" / "报表.审核.xlsx").is_file()
+    assert not is_output_dir(tmp_path)
+
+
+def test_a_crafted_rollup_cannot_point_outside_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "单位甲.xlsx").write_bytes(b"x")
+    out = tmp_path / "审核结果"
+    out.mkdir()
+    (out / "单位甲.审核.xlsx").write_bytes(b"x")
+    _rollup_of(out, "../单位甲.xlsx", str(tmp_path / "单位甲.xlsx"))  # both exist, but not in `out`
+    assert is_output_dir(out)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
     return subprocess.run([sys.executable, "-m", "jixiao", *args], capture_output=True, text=True,

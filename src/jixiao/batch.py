@@ -125,7 +125,7 @@ def is_output_dir(folder: str | Path, names: Collection[str] | None = None) -> b
         if marker in names and (inputs := listed(_read_json(folder / marker))) is not None:
             # a folder checked in place whose workbooks all sit in sub-folders lists inputs that
             # are there (relative to it); an output folder's roll-up lists inputs elsewhere
-            return not any(os.path.isfile(os.path.join(folder, rel)) for rel in inputs)
+            return not any(os.path.isfile(os.path.join(folder, rel)) for rel in inputs if _inside(rel))
     return False
 
 
@@ -138,6 +138,12 @@ def in_output_dir(path: str | Path, root: str | Path) -> bool:
             return True
         folder = folder.parent
     return False
+
+
+def _inside(rel: str) -> bool:
+    """A relative path that stays inside its folder (ours always do; a crafted one must not make
+    us look elsewhere)."""
+    return not os.path.isabs(rel) and ".." not in rel.replace("\\", "/").split("/")
 
 
 def _rollup_inputs(doc: Any) -> list[str] | None:
@@ -1129,8 +1135,13 @@ def cli_main(args: Any) -> int:
             paths.extend(discover(p, skip_dirs=[out] if out else []))
         else:
             paths.append(p)
-    root = dirs[0] if len(args.paths) == 1 else Path(os.path.commonpath([p.resolve().parent if p.is_file()
-                                                                         else p.resolve() for p in map(Path, args.paths)]))
+    if len(args.paths) == 1:
+        root = dirs[0]
+    else:  # one absolute spelling for the files and their common root, or `relative_name` falls back
+        # to bare names and two units' 报表.xlsx collide
+        paths = [Path(os.path.abspath(p)) for p in paths]
+        root = Path(os.path.commonpath([os.path.dirname(a) if os.path.isfile(a) else a
+                                         for a in map(os.path.abspath, args.paths)]))
     if not paths:
         print(f"在 {', '.join(map(str, args.paths))} 中没有找到工作簿（.xlsx/.xlsm/.xls/.ods）", file=sys.stderr)
         return EXIT_UNCHECKABLE  # nothing checked is not "no problems found"

@@ -404,7 +404,7 @@ def watch(inbox: str | Path, outbox: str | Path, *, settle: float = 2.0, jobs: i
             if observer is not None:
                 observer.stop()
                 observer.join(5)
-            pool.close()
+            pool.close(graceful=sys.exc_info()[0] is None)  # a second Ctrl-C: no waiting
             if restore is not None:
                 restore()
     return result
