@@ -1,7 +1,8 @@
 """Every rule of the built-in pack fires on its own test edits and stays quiet on its pass edits.
 
 The cases live in the pack (`test: {fire: [...], pass: [...]}` on each rule) and are applied to
-real .xlsx copies: the corrected example (every defect fixed) unless a case says `base: seed`.
+real .xlsx copies: the corrected example (every defect fixed) unless a case says `base: seed`;
+`drop: [附件二]` removes those sheets from the copy (a deleted annex).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _cases(kind: str) -> list[Any]:
 
 def _findings(tmp_path: Path, case: dict[str, Any]) -> list[Finding]:
     base = example_bytes() if case.get("base") == "seed" else corrected_bytes()
-    data = edited_bytes(case.get("edit") or {}, base) if case.get("edit") else base
+    edit, drop = case.get("edit") or {}, case.get("drop") or ()
+    data = edited_bytes(edit, base, drop) if edit or drop else base
     path = tmp_path / "case.xlsx"
     path.write_bytes(data)
     return check_model(load_model(path), PACK)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,14 @@ def example_bytes() -> bytes:
     return buf.getvalue()
 
 
-def edited_bytes(edits: Edits, base: bytes | None = None) -> bytes:
+def edited_bytes(edits: Edits, base: bytes | None = None, drop: Iterable[str] = ()) -> bytes:
+    """`drop`: sheets removed from the copy after the edits (a deleted annex)."""
     wb = load_workbook(io.BytesIO(base if base is not None else example_bytes()))
     for ref, value in edits.items():
         sheet, cell = ref.split("!")
         wb[sheet][cell].value = value
+    for name in drop:
+        del wb[name]
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -417,6 +417,32 @@ def standard_weights(ctx: RuleContext) -> Iterator[Finding]:
                               actual=fmt_number(w))
 
 
+@pyrule("annex_required")
+def annex_required(ctx: RuleContext) -> Iterator[Finding]:
+    """工作簿有某个附件，却没有与它配套的附件（`params.requires`：附件 → 必须同时有的附件）。"""
+    present = {label: a for label, a, _project in ctx.annexes()}
+    titles = ctx.params.get("titles") or {}
+    why = ctx.params.get("why") or {}
+    for label, needs in (ctx.params.get("requires") or {}).items():
+        a = present.get(label)
+        if a is None:
+            continue
+        for need in [needs] if isinstance(needs, str) else needs or ():
+            if _annex_in(ctx.model, str(need)):
+                continue
+            yield ctx.finding(label, a.title if a.title.cell else None, sheet=a.sheet, actual="", present=label,
+                              missing=need, missing_title=titles.get(need, ""), why=why.get(need, ""))
+
+
+def _annex_in(model: WorkbookModel, label: str) -> bool:
+    """Whether the workbook holds the annex, whatever the rule's scope."""
+    if label == ANNEX1:
+        return model.annex1 is not None
+    if label == ANNEX2:
+        return model.annex2 is not None
+    return bool(model.annex3) if label == ANNEX3 else True  # an unknown label is not asked for
+
+
 @pyrule("footer_blank")
 def footer_blank(ctx: RuleContext) -> Iterator[Finding]:
     """填表人、填报日期、联系电话、单位负责人签字未填写。"""

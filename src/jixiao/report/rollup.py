@@ -150,6 +150,10 @@ def _num(x: Any) -> float | None:
 
 def _totals(result: FileResult) -> tuple[float | None, float | None, str]:
     """自评总分, 复核总分, 等级 from the score review, or from the model when scoring did not run."""
+    m = result.model
+    if m is not None and m.annex1 is not None and m.annex2 is None:
+        # an incomplete unit report (STRUCT-ANNEX): the review's headline would be a project's 附件三
+        return None, None, ""
     reported = recomputed = None
     grade = ""
     review = result.review
