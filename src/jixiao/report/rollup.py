@@ -263,7 +263,7 @@ class Rollup:
 
     # ------------------------------------------------------------------------------------------
     def to_json(self, *, files: bool = True) -> dict[str, Any]:
-        same = self.same_unit()
+        same = self.same_unit() if files else {}  # only the rows need it
         return {
             **({"files": [_file_json(s, same) for s in self.sorted_rows()]} if files else {}),
             "rules": [dict(zip(("rule", "title", "severity", "files", "hits"), r, strict=True))
